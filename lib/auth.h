@@ -1,0 +1,1 @@
+/* auth.h: placeholder until the module lands. */

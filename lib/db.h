@@ -1,0 +1,56 @@
+/*
+ * db.h: the sqlite store behind the programs: schema and migrations from
+ * sql/, the recorded machines, and the handle the rate limiter shares.
+ *
+ * One handle per process, opened before the first request (after fork, for
+ * workers): WAL journal, a busy timeout, prepared statements only.
+ */
+#ifndef PROV_DB_H
+#define PROV_DB_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "limits.h"
+
+struct db;
+
+/* One recorded registration. Never holds the key itself. */
+struct machine {
+	char		hostname[PROV_MAX_HOSTNAME + 1];
+	char		mac[18];		/* "aa:bb:cc:dd:ee:ff" */
+	char		ip[PROV_MAX_ADDR];	/* client address */
+	int64_t		registered_at;		/* unix seconds */
+	uint64_t	key_id;			/* headscale pre-auth key id */
+	int64_t		key_expires_at;		/* unix seconds */
+};
+
+/*
+ * Opens (and, with DB_CREATE, creates) the database at path and brings its
+ * schema up to date. Without DB_CREATE a missing file is an error, so a
+ * program never silently starts on an empty store. Returns PROV_OK and sets
+ * *out, or PROV_UNAVAIL.
+ */
+#define DB_CREATE	0x01
+enum prov_err	db_open(struct db **out, const char *path, unsigned int flags);
+
+/* Finalises statements and closes the handle; NULL is a no-op. */
+void		db_close(struct db *db);
+
+/* PROV_OK when the database answers a trivial query, else PROV_UNAVAIL. */
+enum prov_err	db_ping(struct db *db);
+
+/* Records m in one transaction. PROV_OK or PROV_UNAVAIL. */
+enum prov_err	db_machine_add(struct db *db, const struct machine *m);
+
+/*
+ * Calls fn once per recorded machine, newest first, one row in memory at a
+ * time. Stops early when fn returns non-zero. PROV_OK or PROV_UNAVAIL.
+ */
+enum prov_err	db_machines_each(struct db *db,
+		    int (*fn)(const struct machine *, void *), void *arg);
+
+/* Borrowed sqlite3 handle for modules that share the store (ratelimit.c). */
+struct sqlite3	*db_handle(struct db *db);
+
+#endif /* PROV_DB_H */

@@ -1,0 +1,49 @@
+/*
+ * headscale.h: running the headscale CLI safely, and the few commands the
+ * programs need.
+ *
+ * No shell is involved: execve with a fixed argv built from validated
+ * values, a minimal environment, stdin from /dev/null, a wall-clock timeout
+ * and a cap on what is read back.
+ */
+#ifndef PROV_HEADSCALE_H
+#define PROV_HEADSCALE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "err.h"
+#include "hsjson.h"
+
+/*
+ * Runs cfg->headscale_bin with argv (argv[0] included, NULL-terminated) and
+ * collects its stdout into a NUL-terminated buffer the caller frees.
+ * Returns PROV_OK only when the child exited 0 within cfg->headscale_timeout
+ * seconds; PROV_TIMEOUT when it did not (the child is killed);
+ * PROV_UPSTREAM when it could not start, exited otherwise or printed more
+ * than PROV_MAX_CLI_OUTPUT. On failure a short reason (never output that
+ * could hold a secret) goes into why, for the log.
+ */
+enum prov_err	hs_run(const struct conf *cfg, const char *const argv[],
+		    char **out, size_t *outlen, char *why, size_t whylen);
+
+/*
+ * Looks up the numeric id of cfg->headscale_user with "users list -o json".
+ * The answer is cached for the life of the process; hs_forget_user() drops
+ * it (after headscale says the user is gone). PROV_OK, or as hs_run(), or
+ * PROV_UPSTREAM when the user does not exist.
+ */
+enum prov_err	hs_user_id(const struct conf *cfg, uint64_t *id,
+		    char *why, size_t whylen);
+void		hs_forget_user(void);
+
+/*
+ * Creates a one-use key for user id expiring after cfg->key_expiry:
+ * "preauthkeys create -u <id> -e <expiry> -o json". PROV_OK with *k filled,
+ * or as hs_run().
+ */
+enum prov_err	hs_create_key(const struct conf *cfg, uint64_t user_id,
+		    struct hs_key *k, char *why, size_t whylen);
+
+#endif /* PROV_HEADSCALE_H */

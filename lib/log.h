@@ -1,0 +1,1 @@
+/* log.h: placeholder until the module lands. */

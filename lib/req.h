@@ -1,0 +1,1 @@
+/* req.h: placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* resp.h: placeholder until the module lands. */

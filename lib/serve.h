@@ -1,0 +1,1 @@
+/* serve.h: placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* validate.h: placeholder until the module lands. */

@@ -1,0 +1,19 @@
+# package.nix: the two client scripts and their systemd units as one
+# package, built straight from this source tree (no compiler needed).
+#
+# The units are the same files `make install` installs; only the
+# directory in ExecStart differs. NixOS picks them up through
+# systemd.packages, and the modules add what is NixOS-specific (PATH,
+# wantedBy) as drop-ins, so the hardening is written down once.
+{ runCommand }:
+
+runCommand "sovran-provisioner-client" { } ''
+  for script in sovran-auto-provision deploy-tailscale-connect; do
+    install -D -m 0755 ${../.}/$script $out/bin/$script
+    install -D -m 0644 ${../.}/$script.service.in \
+      $out/lib/systemd/system/$script.service
+    substituteInPlace $out/lib/systemd/system/$script.service \
+      --replace '@sbindir@' "$out/bin"
+  done
+  patchShebangs $out/bin
+''

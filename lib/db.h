@@ -28,8 +28,11 @@ struct machine {
 /*
  * Opens (and, with DB_CREATE, creates) the database at path and brings its
  * schema up to date. Without DB_CREATE a missing file is an error, so a
- * program never silently starts on an empty store. Returns PROV_OK and sets
- * *out, or PROV_UNAVAIL.
+ * program never silently starts on an empty store. A new file is mode 0600.
+ * A database this process may not write still opens when its schema is
+ * current, so reads keep working; every write then fails with PROV_UNAVAIL.
+ * A schema newer than this program knows is refused. Returns PROV_OK and
+ * sets *out, or PROV_UNAVAIL (reason in db_errmsg(NULL)).
  */
 #define DB_CREATE	0x01
 enum prov_err	db_open(struct db **out, const char *path, unsigned int flags);
@@ -52,5 +55,26 @@ enum prov_err	db_machines_each(struct db *db,
 
 /* Borrowed sqlite3 handle for modules that share the store (ratelimit.c). */
 struct sqlite3	*db_handle(struct db *db);
+
+/*
+ * A short reason for the last failure on db, for the log (never for the
+ * client): what failed and sqlite's message. With db NULL, the reason the
+ * last db_open() in this process failed. Never NULL; "" when none.
+ */
+const char	*db_errmsg(const struct db *db);
+
+/*
+ * Records "what: <sqlite's message>" as db's last failure, for modules that
+ * run their own statements through db_prepare().
+ */
+void		db_set_error(struct db *db, const char *what);
+
+/*
+ * Returns the statement for sql, prepared on first use and kept until
+ * db_close(), or NULL (reason in db_errmsg()). sql must be a string literal
+ * or otherwise live as long as db: its address is the cache key. The caller
+ * steps it and must sqlite3_reset() and sqlite3_clear_bindings() it after.
+ */
+struct sqlite3_stmt *db_prepare(struct db *db, const char *sql);
 
 #endif /* PROV_DB_H */

@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# bench-smoke.bats: runs the benchmark in its quick mode so it cannot rot.
+#
+# Checks that bench/run starts the real stack, drives every scenario, prints
+# the whole report and draws the growth plot, and that every registration
+# cost exactly one headscale invocation. It never judges speed: the quick
+# mode is far too short for that, and the machine may be busy.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export BENCH_OUT="$BATS_FILE_TMPDIR/report.md"
+	export BENCH_PLOT="$BATS_FILE_TMPDIR/growth.svg"
+	# One run serves every test below; its status is kept for the first.
+	set +e
+	BUILD_DIR="$TOP_BUILDDIR" TMPDIR="$BATS_FILE_TMPDIR" CADDY="$CADDY" \
+		"$TOP_SRCDIR/bench/run" --quick --no-build --plot "$BENCH_PLOT" \
+		>"$BENCH_OUT" 2>"$BATS_FILE_TMPDIR/progress.log"
+	echo "$?" >"$BATS_FILE_TMPDIR/status"
+	set -e
+}
+
+setup() {
+	bats_load_library bats-support
+	bats_load_library bats-assert
+}
+
+@test "bench/run --quick finishes and stops what it started" {
+	run -0 cat "$BATS_FILE_TMPDIR/status"
+	assert_output 0
+	# The working directory, with its sockets and databases, is gone.
+	run -0 find "$BATS_FILE_TMPDIR" -maxdepth 1 -name 'sovran-bench.*'
+	assert_output ''
+}
+
+@test "the throughput table has a row for every scenario" {
+	run -0 cat "$BENCH_OUT"
+	assert_line --regexp '^\| \(a\) Caddy respond: proxy ceiling \| [0-9]+ \|'
+	assert_line --regexp '^\| \(b\) Caddy \+ bench/fixed: transport ceiling \| [0-9]+ \|'
+	assert_line --regexp '^\| \(c\) GET /health \| [0-9]+ \|'
+	assert_line --regexp '^\| \(d\) POST /register, valid token \| [0-9]+ \|'
+	assert_line --regexp '^\| \(e\) POST /register, wrong token \(401\) \| [0-9]+ \|'
+	assert_line --regexp '^\| \(f\) POST /register, over the limit \(429\) \| [0-9]+ \|'
+	assert_line --regexp '^\| \(g\) POST /register, 1000 machines \| [0-9]+ \|'
+	assert_line --regexp '^\| \(g\) GET /machines, 0 machines \| [0-9]+ \|'
+	assert_line --regexp '^\| \(g\) GET /machines, 1000 machines \| [0-9]+ \|'
+}
+
+@test "the memory table names every program" {
+	run -0 cat "$BENCH_OUT"
+	for p in caddy fixed health register machines; do
+		assert_line --regexp "^\| $p \| [1-9][0-9]* \| [1-9][0-9]* \|"
+	done
+}
+
+@test "every registration cost exactly one headscale invocation" {
+	run -0 cat "$BENCH_OUT"
+	assert_line --regexp '^\| registrations recorded during those runs \| [1-9][0-9]* \|$'
+	assert_line '| invocations per registration | 1.000 |'
+	assert_line '| 1 headscale invocation per registration | 1.000 | PASS |'
+}
+
+@test "every target is reported with a verdict" {
+	run -0 grep -cE '^\| .* \| (PASS|MISS) \|$' "$BENCH_OUT"
+	assert_output 8
+}
+
+@test "the growth plot is drawn" {
+	run -0 head -c 400 "$BENCH_PLOT"
+	assert_output --partial '<svg'
+}
+
+@test "bench/run is shellcheck-clean" {
+	run -0 "$SHELLCHECK" "$TOP_SRCDIR/bench/run"
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# client-10-files.bats: the client's files are well-formed: the scripts pass
-# shellcheck as POSIX sh, the units pass systemd-analyze verify, the NixOS
-# snippets parse, and the built units name the installed scripts.
+# client-10-files.bats: the client's files are well-formed. The scripts are
+# POSIX sh that ShellCheck passes, the units pass systemd-analyze verify,
+# the NixOS snippets parse, and the built units name the installed scripts.
 
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
@@ -36,6 +36,7 @@ setup() {
 	    "$dir/sovran-auto-provision.service" \
 	    "$dir/deploy-tailscale-connect.service"
 	assert_success
+	# shellcheck disable=SC2154 # set by run --separate-stderr
 	assert_equal "$stderr" ''
 	assert_output ''
 }

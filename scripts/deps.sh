@@ -9,7 +9,7 @@ packages="
 	caddy curl jq iproute2 procps
 	bats bats-assert bats-support bats-file
 	clang-14 libclang-rt-14-dev valgrind shellcheck cppcheck
-	mandoc nftables nix-bin systemd
+	mandoc nftables nix-bin systemd yq
 	wrk gnuplot-nox
 "
 

@@ -76,6 +76,12 @@ wait_until() {
 	done
 }
 
+# lines_exceed FILE N: FILE has more than N lines (for wait_until, since
+# log lines may land just after the response).
+lines_exceed() {
+	(($(wc -l <"$1") > $2))
+}
+
 # pid_alive PID: true while PID exists and is not a zombie.
 pid_alive() {
 	local state

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+#
+# test-all.sh: every check the project has, from a fresh Debian 12 machine
+# (as root) to one verdict: the README's second quick-start command, and
+# what CI runs (.ci/run).
+#
+# Installs the dependencies, builds out of tree in ./build with
+# --enable-werror, runs `make check` (every layer; a failing suite does not
+# stop the others) and `make distcheck`, then prints one summary line,
+#
+#	N passed, N failed
+#
+# as the last line on stdout, and exits non-zero if anything failed.
+# Progress, timings and the logs of whatever failed go to stderr; each
+# stage's full output is kept in build/test-all/<stage>.log.
+#
+# Each stage adds to the counts: a stage whose output carries automake's
+# test-suite summary adds its cases (PASS + XFAIL passed; FAIL + XPASS +
+# ERROR failed); any other stage, or one run with --once, adds one pass or
+# one failure. Preparation steps (deps, autogen, configure, build) add only
+# their failures. To add a stage, append a `stage NAME COMMAND...` line
+# below.
+#
+# Options: --no-deps skips scripts/deps.sh. BUILD_DIR overrides ./build.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+builddir=${BUILD_DIR:-$top/build}
+logdir="$builddir/test-all"
+jobs=$(nproc)
+deps=1
+
+for arg in "$@"; do
+	case $arg in
+	--no-deps) deps=0 ;;
+	*)
+		echo "test-all.sh: unknown option: $arg" >&2
+		exit 2
+		;;
+	esac
+done
+
+passed=0
+failed=0
+started=$SECONDS
+
+note() {
+	printf '%s\n' "$*" >&2
+}
+
+# count LOG: prints "pass fail" from automake's summary in LOG, or nothing
+# when LOG has none.
+count() {
+	awk '/^# (PASS|XFAIL): / { p += $3; seen = 1 }
+	     /^# (FAIL|XPASS|ERROR): / { f += $3; seen = 1 }
+	     END { if (seen) print p + 0, f + 0 }' "$1"
+}
+
+# show_failure LOG: what a reader needs to see of a failed stage.
+show_failure() {
+	local log=$1 suite f
+	note "---- last lines of $log"
+	tail -n 60 "$log" >&2
+	# A failed make check names its failing tests; show their logs (for
+	# distcheck they are in the unpacked tree under the build directory).
+	sed -n 's/^\(FAIL\|ERROR\|XPASS\): \([^ ]*\).*/\2/p' "$log" | sort -u |
+		while read -r suite; do
+			f=$(find "$builddir" -path "*/${suite%.*}.log" -print -quit \
+				2>/dev/null)
+			if [[ -n $f ]]; then
+				note "---- $f"
+				tail -n 80 "$f" >&2
+			fi
+		done
+	note "----"
+}
+
+# run_stage KIND NAME COMMAND...: KIND "prep" counts only a failure,
+# "once" one result whatever the output says, "tests" the cases.
+run_stage() {
+	local kind=$1 name=$2 log t0 rc p f counts=
+	shift 2
+	log="$logdir/$name.log"
+	t0=$SECONDS
+	note "==> $name: $*"
+	"$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	if [[ $kind == tests ]]; then
+		counts=$(count "$log")
+	fi
+	if [[ -n $counts ]]; then
+		read -r p f <<<"$counts"
+		# A non-zero exit with no failing case (a build error, a crash
+		# of the harness) is still a failure.
+		if ((rc != 0 && f == 0)); then
+			f=1
+		fi
+	elif ((rc == 0)); then
+		p=1 f=0
+	else
+		p=0 f=1
+	fi
+	if [[ $kind == prep ]]; then
+		p=0
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if ((rc == 0)); then
+		note "    ok ($((SECONDS - t0))s${counts:+, $p passed})"
+	else
+		note "    FAILED (exit $rc, $((SECONDS - t0))s, $p passed, $f failed)"
+		show_failure "$log"
+	fi
+	return "$rc"
+}
+
+prep() {
+	run_stage prep "$@"
+}
+
+# stage [--once] NAME COMMAND...
+stage() {
+	if [[ $1 == --once ]]; then
+		shift
+		run_stage once "$@"
+	else
+		run_stage tests "$@"
+	fi
+}
+
+mkdir -p "$logdir" || exit 1
+
+# Preparation. A failed step makes the stages after it fail too, which the
+# counts then show; nothing is skipped silently.
+if ((deps)); then
+	prep deps "$top/scripts/deps.sh"
+fi
+prep autogen "$top/autogen.sh"
+configure_build() (
+	cd "$builddir" && "$top/configure" --enable-werror
+)
+prep configure configure_build
+prep build make -C "$builddir" -j"$jobs"
+
+# The test layers.
+stage check make -C "$builddir" -j"$jobs" check
+stage --once distcheck make -C "$builddir" -j"$jobs" distcheck
+
+note "==> done in $((SECONDS - started))s"
+echo "$passed passed, $failed failed"
+((failed == 0))

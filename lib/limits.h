@@ -8,6 +8,17 @@
 #ifndef PROV_LIMITS_H
 #define PROV_LIMITS_H
 
+/*
+ * gcc's own <limits.h> reaches the C library's with #include_next, and
+ * that search can pass through the -iquote directories and land here,
+ * leaving PATH_MAX and friends undefined. Passing the search on keeps the
+ * system header whole whichever way this file was reached. (clang's
+ * <limits.h> does not take that path, and warns about this line.)
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#include_next <limits.h>
+#endif
+
 /* Largest request body accepted; a registration is two short strings. */
 #define PROV_MAX_BODY		(64 * 1024)
 
@@ -34,6 +45,12 @@
 
 /* Longest pre-auth key accepted from headscale (0.28 keys are 88 bytes). */
 #define PROV_MAX_KEY		256
+
+/* Longest reason a request's log line carries ("headscale exited 1"). */
+#define PROV_MAX_REASON		128
+
+/* Longest log line; anything beyond is cut, never split across lines. */
+#define PROV_MAX_LOG_LINE	1024
 
 /* Workers one program may pre-fork with --workers. */
 #define PROV_MAX_WORKERS	64

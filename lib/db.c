@@ -347,12 +347,18 @@ db_ping(struct db *db)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? PROV_OK : PROV_UNAVAIL;
 }
 
-/* Binds a fixed-size text field, never reading past the end of it. */
+/*
+ * Binds a fixed-size text field. One that fills its array without a NUL
+ * is refused: it could not be read back into the same array.
+ */
 static int
 bind_field(sqlite3_stmt *st, int col, const char *s, size_t size)
 {
-	return sqlite3_bind_text(st, col, s, (int)strnlen(s, size),
-	    SQLITE_STATIC);
+	size_t	len = strnlen(s, size);
+
+	if (len == size)
+		return SQLITE_MISUSE;
+	return sqlite3_bind_text(st, col, s, (int)len, SQLITE_STATIC);
 }
 
 enum prov_err
@@ -371,11 +377,10 @@ db_machine_add(struct db *db, const struct machine *m)
 	    bind_field(st, 3, m->ip, sizeof(m->ip)) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 4, m->registered_at) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 5, (sqlite3_int64)m->key_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 6, m->key_expires_at) != SQLITE_OK)
-		rc = SQLITE_ERROR;
-	else
-		rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE)
+	    sqlite3_bind_int64(st, 6, m->key_expires_at) != SQLITE_OK) {
+		set_why(db->why, sizeof(db->why), "machine field unterminated");
+		rc = SQLITE_MISUSE;
+	} else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
 		db_set_error(db, "record machine");
 	done(st);
 	return rc == SQLITE_DONE ? PROV_OK : PROV_UNAVAIL;

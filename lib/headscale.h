@@ -22,8 +22,9 @@
  * Returns PROV_OK only when the child exited 0 within cfg->headscale_timeout
  * seconds; PROV_TIMEOUT when it did not (the child is killed);
  * PROV_UPSTREAM when it could not start, exited otherwise or printed more
- * than PROV_MAX_CLI_OUTPUT. On failure a short reason (never output that
- * could hold a secret) goes into why, for the log.
+ * than PROV_MAX_CLI_OUTPUT; PROV_SYSTEM or PROV_ENOMEM when this process
+ * ran out of descriptors, processes or memory. On failure a short reason
+ * (never output that could hold a secret) goes into why, for the log.
  */
 enum prov_err	hs_run(const struct conf *cfg, const char *const argv[],
 		    char **out, size_t *outlen, char *why, size_t whylen);
@@ -45,5 +46,23 @@ void		hs_forget_user(void);
  */
 enum prov_err	hs_create_key(const struct conf *cfg, uint64_t user_id,
 		    struct hs_key *k, char *why, size_t whylen);
+
+/*
+ * For the bootstrap: makes sure the user called name exists, running
+ * "users create <name> -o json" only when "users list" does not show it.
+ * Sets *created to 1 when this call created it. A failed create is
+ * followed by another listing, so a user created meanwhile by someone else
+ * counts as success. PROV_OK, PROV_BADREQ for an unusable name, or as
+ * hs_run().
+ */
+enum prov_err	hs_user_ensure(const struct conf *cfg, const char *name,
+		    int *created, char *why, size_t whylen);
+
+/*
+ * For wait loops: PROV_OK when "users list -o json" runs and answers
+ * something that parses as a users list, else as hs_run() or
+ * PROV_UPSTREAM.
+ */
+enum prov_err	hs_ping(const struct conf *cfg, char *why, size_t whylen);
 
 #endif /* PROV_HEADSCALE_H */

@@ -1,4 +1,411 @@
-/* placeholder */
+/*
+ * test-db.c: the sqlite store on real files in a temporary directory:
+ * creation and its mode, migrations (applied once, idempotent, refused
+ * when the file is newer than the program), machines in and out, a
+ * database the process may not write, and several processes creating the
+ * same new database at once.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
-int main(void);
-int main(void) { puts("1..0 # SKIP not written yet"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+#include "migrations.h"
+#include "tap.h"
+
+static char	dir[256];
+
+static void
+path_in(char *buf, size_t len, const char *name)
+{
+	(void)snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+/* Reads an integer pragma through a separate, plain sqlite connection. */
+static long long
+raw_int(const char *path, const char *sql)
+{
+	sqlite3		*h;
+	sqlite3_stmt	*st;
+	long long	 v = -1;
+
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(h);
+	return v;
+}
+
+static int
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3	*h;
+	int	 rc;
+
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(h);
+		return -1;
+	}
+	rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+	sqlite3_close(h);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static struct machine
+mk(const char *host, int n)
+{
+	struct machine	m;
+
+	memset(&m, 0, sizeof(m));
+	(void)snprintf(m.hostname, sizeof(m.hostname), "%s", host);
+	(void)snprintf(m.mac, sizeof(m.mac), "aa:bb:cc:dd:ee:%02x", n);
+	(void)snprintf(m.ip, sizeof(m.ip), "192.0.2.%d", n);
+	m.registered_at = 1770240000 + n;
+	m.key_id = (uint64_t)n;
+	m.key_expires_at = 1770243600 + n;
+	return m;
+}
+
+/* Collects what db_machines_each() hands over. */
+struct seen {
+	struct machine	m[8];
+	int		n;
+	int		stop_after;	/* 0: never stop */
+};
+
+static int
+collect(const struct machine *m, void *arg)
+{
+	struct seen	*s = arg;
+
+	if (s->n < 8)
+		s->m[s->n] = *m;
+	s->n++;
+	return s->stop_after != 0 && s->n >= s->stop_after;
+}
+
+static int
+count_rows(struct db *db)
+{
+	struct seen	s;
+
+	memset(&s, 0, sizeof(s));
+	return db_machines_each(db, collect, &s) == PROV_OK ? s.n : -1;
+}
+
+static void
+test_create_and_migrate(void)
+{
+	char		path[512], wal[600];
+	struct db	*db;
+	struct stat	st;
+	int		i;
+
+	path_in(path, sizeof(path), "new.db");
+	ok(db_open(&db, path, 0) == PROV_UNAVAIL && db == NULL,
+	    "a missing file without DB_CREATE is refused");
+	ok(*db_errmsg(NULL) != '\0', "with a reason for the log: %s",
+	    db_errmsg(NULL));
+	ok(access(path, F_OK) == -1, "and no file appears");
+
+	ok(db_open(&db, path, DB_CREATE) == PROV_OK && db != NULL,
+	    "DB_CREATE creates it");
+	ok(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600,
+	    "mode 0600");
+	(void)snprintf(wal, sizeof(wal), "%s-wal", path);
+	ok(db_ping(db) == PROV_OK, "ping answers");
+	db_close(db);
+	ok(raw_int(path, "PRAGMA user_version") ==
+	    (long long)prov_migrations_count,
+	    "schema at version %zu", prov_migrations_count);
+	ok(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+	    "('machines', 'attempts', 'attempts_by_key', 'attempts_by_time')")
+	    == 4, "tables and indexes exist");
+	ok(access(wal, F_OK) == 0, "WAL files are kept after close");
+
+	for (i = 0; i < 3; i++) {
+		ok(db_open(&db, path, i == 1 ? DB_CREATE : 0) == PROV_OK,
+		    "reopen %d (%s)", i + 1, i == 1 ? "DB_CREATE" : "plain");
+		db_close(db);
+	}
+	ok(raw_int(path, "PRAGMA user_version") ==
+	    (long long)prov_migrations_count, "reopening changes nothing");
+	ok(raw_exec(path, "SELECT count(*) FROM machines") == 0,
+	    "still a usable database");
+	db_close(NULL);
+	ok(1, "db_close(NULL) is a no-op");
+}
+
+static void
+test_journal_mode(void)
+{
+	char		 path[512];
+	sqlite3		*h;
+	sqlite3_stmt	*st;
+	int		 wal = 0;
+
+	path_in(path, sizeof(path), "new.db");
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st,
+	    NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			wal = strcmp((const char *)sqlite3_column_text(st, 0),
+			    "wal") == 0;
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(h);
+	ok(wal, "the journal is WAL");
+}
+
+static void
+test_machines(void)
+{
+	char		path[512];
+	struct db	*db;
+	struct machine	m;
+	struct seen	s;
+
+	path_in(path, sizeof(path), "machines.db");
+	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
+		ok(0, "open machines.db: %s", db_errmsg(NULL));
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	ok(db_machines_each(db, collect, &s) == PROV_OK && s.n == 0,
+	    "an empty store lists nothing");
+
+	m = mk("web-1", 1);
+	ok(db_machine_add(db, &m) == PROV_OK, "add web-1");
+	m = mk("web-2", 2);
+	m.key_id = UINT64_C(1) << 53;
+	ok(db_machine_add(db, &m) == PROV_OK, "add web-2");
+	m = mk("a-63-character-hostname-is-the-longest-dns-label-we-accept-wxyz",
+	    3);
+	ok(strlen(m.hostname) == PROV_MAX_HOSTNAME &&
+	    db_machine_add(db, &m) == PROV_OK, "add a 63-byte hostname");
+	/* Not NUL-terminated within its array: refused, not overrun. */
+	m = mk("x", 4);
+	memset(m.mac, 'f', sizeof(m.mac));
+	ok(db_machine_add(db, &m) == PROV_UNAVAIL,
+	    "an unterminated field is refused");
+	m = mk("x", 4);
+	ok(db_machine_add(db, &m) == PROV_OK, "add x");
+
+	memset(&s, 0, sizeof(s));
+	ok(db_machines_each(db, collect, &s) == PROV_OK && s.n == 4,
+	    "four listed");
+	ok(strcmp(s.m[0].hostname, "x") == 0 &&
+	    strcmp(s.m[1].hostname, "a-63-character-hostname-is-the-longest-"
+	    "dns-label-we-accept-wxyz") == 0 &&
+	    strcmp(s.m[2].hostname, "web-2") == 0 &&
+	    strcmp(s.m[3].hostname, "web-1") == 0, "newest first");
+	ok(strcmp(s.m[3].mac, "aa:bb:cc:dd:ee:01") == 0 &&
+	    strcmp(s.m[3].ip, "192.0.2.1") == 0 &&
+	    s.m[3].registered_at == 1770240001 && s.m[3].key_id == 1 &&
+	    s.m[3].key_expires_at == 1770243601, "every field round-trips");
+	ok(s.m[2].key_id == UINT64_C(1) << 53, "a 2^53 key id round-trips");
+
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 2;
+	ok(db_machines_each(db, collect, &s) == PROV_OK && s.n == 2,
+	    "the callback stops the listing early");
+	ok(count_rows(db) == 4, "and the next listing starts afresh");
+	ok(db_ping(db) == PROV_OK, "ping after listing");
+	db_close(db);
+
+	ok(db_open(&db, path, 0) == PROV_OK && count_rows(db) == 4,
+	    "rows survive a reopen");
+	db_close(db);
+}
+
+static void
+test_refusals(void)
+{
+	char		path[512], link[512];
+	struct db	*db;
+	FILE		*f;
+
+	path_in(path, sizeof(path), "machines.db");
+	ok(raw_exec(path, "PRAGMA user_version = 99") == 0, "set version 99");
+	ok(db_open(&db, path, 0) == PROV_UNAVAIL && db == NULL,
+	    "a schema newer than the program is refused");
+	ok(strstr(db_errmsg(NULL), "newer") != NULL, "saying why: %s",
+	    db_errmsg(NULL));
+	ok(db_open(&db, path, DB_CREATE) == PROV_UNAVAIL,
+	    "with DB_CREATE too");
+	ok(raw_int(path, "PRAGMA user_version") == 99,
+	    "and the file is left alone");
+
+	path_in(path, sizeof(path), "garbage.db");
+	if ((f = fopen(path, "w")) != NULL) {
+		for (int i = 0; i < 200; i++)
+			fputs("this is not a database file at all\n", f);
+		fclose(f);
+	}
+	ok(db_open(&db, path, 0) == PROV_UNAVAIL, "a non-database is refused");
+	ok(*db_errmsg(NULL) != '\0', "saying why: %s", db_errmsg(NULL));
+
+	path_in(path, sizeof(path), "nowhere.db");
+	path_in(link, sizeof(link), "link.db");
+	ok(symlink(path, link) == 0 && db_open(&db, link, DB_CREATE) ==
+	    PROV_UNAVAIL && access(path, F_OK) == -1,
+	    "DB_CREATE does not follow a dangling symlink");
+	ok(db_open(&db, "", DB_CREATE) == PROV_UNAVAIL, "an empty path");
+}
+
+/*
+ * Opens path in a child that cannot write it (as nobody when the test runs
+ * as root, since root ignores file modes). The exit status holds one bit
+ * per check, so the parent can report each.
+ */
+#define RO_OPEN		0x01
+#define RO_PING		0x02
+#define RO_LIST		0x04
+#define RO_ADD		0x08
+#define RO_WHY		0x10
+
+static int
+read_only_child(const char *path)
+{
+	struct db	*db;
+	struct machine	 m = mk("ro", 9);
+	int		 bits = 0;
+
+	if (getuid() == 0 && (setgid(65534) == -1 || setuid(65534) == -1))
+		return 0x80;
+	if (db_open(&db, path, 0) != PROV_OK)
+		return 0;
+	bits |= RO_OPEN;
+	if (db_ping(db) == PROV_OK)
+		bits |= RO_PING;
+	if (count_rows(db) == 4)
+		bits |= RO_LIST;
+	if (db_machine_add(db, &m) == PROV_UNAVAIL)
+		bits |= RO_ADD;
+	if (*db_errmsg(db) != '\0')
+		bits |= RO_WHY;
+	db_close(db);
+	return bits;
+}
+
+static void
+test_read_only(void)
+{
+	char		path[512], side[600];
+	struct db	*db;
+	pid_t		pid;
+	int		status = 0, bits;
+
+	path_in(path, sizeof(path), "ro.db");
+	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
+		ok(0, "open ro.db: %s", db_errmsg(NULL));
+		return;
+	}
+	for (int i = 1; i <= 4; i++) {
+		struct machine	m = mk("ro", i);
+
+		(void)db_machine_add(db, &m);
+	}
+	db_close(db);
+	(void)chmod(path, 0444);
+	(void)snprintf(side, sizeof(side), "%s-wal", path);
+	(void)chmod(side, 0444);
+	(void)snprintf(side, sizeof(side), "%s-shm", path);
+	(void)chmod(side, 0444);
+
+	fflush(stdout);
+	if ((pid = fork()) == 0)
+		_exit(read_only_child(path));
+	bits = pid > 0 && waitpid(pid, &status, 0) == pid &&
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+	ok(bits & RO_OPEN, "read-only: opens");
+	ok(bits & RO_PING, "read-only: ping answers");
+	ok(bits & RO_LIST, "read-only: lists the rows");
+	ok(bits & RO_ADD, "read-only: adding is PROV_UNAVAIL");
+	ok(bits & RO_WHY, "read-only: with a reason");
+
+	(void)chmod(path, 0600);
+	ok(db_open(&db, path, 0) == PROV_OK && count_rows(db) == 4,
+	    "read-only: rows intact afterwards");
+	db_close(db);
+}
+
+/* Several processes open (and so migrate) one new database at once. */
+static void
+test_concurrent_create(void)
+{
+	enum { NPROC = 4 };
+	char		path[512];
+	struct db	*db;
+	pid_t		pid[NPROC];
+	int		i, status, good = 0;
+
+	path_in(path, sizeof(path), "race.db");
+	fflush(stdout);
+	for (i = 0; i < NPROC; i++) {
+		if ((pid[i] = fork()) == 0) {
+			struct machine	m = mk("race", i);
+			int		rc;
+
+			rc = db_open(&db, path, DB_CREATE) == PROV_OK &&
+			    db_machine_add(db, &m) == PROV_OK ? 0 : 1;
+			if (rc != 0)
+				fprintf(stderr, "race %d: %s\n", i,
+				    db_errmsg(db));
+			db_close(db);
+			_exit(rc);
+		}
+	}
+	for (i = 0; i < NPROC; i++)
+		if (pid[i] > 0 && waitpid(pid[i], &status, 0) == pid[i] &&
+		    WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			good++;
+	ok(good == NPROC, "%d processes created and wrote one new database",
+	    good);
+	ok(db_open(&db, path, 0) == PROV_OK && count_rows(db) == NPROC,
+	    "every row is there");
+	db_close(db);
+	ok(raw_int(path, "PRAGMA user_version") ==
+	    (long long)prov_migrations_count, "migrated exactly once");
+}
+
+int
+main(void)
+{
+	const char	*tmp = getenv("TMPDIR");
+
+	umask(022);
+	(void)snprintf(dir, sizeof(dir), "%s/prov-test-db.XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL || chmod(dir, 0755) == -1) {
+		printf("Bail out! cannot make a temporary directory\n");
+		return 1;
+	}
+	test_create_and_migrate();
+	test_journal_mode();
+	test_machines();
+	test_refusals();
+	test_read_only();
+	test_concurrent_create();
+	(void)nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	return done_testing();
+}

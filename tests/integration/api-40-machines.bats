@@ -17,8 +17,9 @@ teardown_file() {
 	stack_stop
 }
 
+# machines [--from ADDR] [curl args...]: GET /machines with the token.
 machines() {
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN" "$@"
+	http GET /machines "$@" -H "Authorization: Bearer $STACK_TOKEN"
 }
 
 @test "health: GET and HEAD are 200 without a token" {
@@ -120,13 +121,12 @@ machines() {
 }
 
 @test "health: 503 with a JSON error once the database stops answering" {
-	# Overwrite the database file in place with garbage: the program's open
-	# handle now reads pages that are not sqlite.
-	stop_program health
+	# Overwrite the database in place with garbage while the program runs:
+	# its open handle now reads pages that are not sqlite.
+	local size
 	sqlite3 "$STACK_DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
-	head -c "$(stat -c %s "$STACK_DB")" /dev/urandom |
-	    dd of="$STACK_DB" conv=notrunc status=none
-	start_program health
+	size=$(stat -c %s "$STACK_DB")
+	head -c "$size" /dev/urandom | dd of="$STACK_DB" conv=notrunc status=none
 	http GET /health
 	assert_equal "$HTTP_STATUS" 503
 	assert_json_error

@@ -397,8 +397,9 @@ header() {
 # REQUEST_METHOD, CONTENT_TYPE, CONTENT_LENGTH (of BODY), the stack's
 # token as HTTP_AUTHORIZATION and REMOTE_ADDR=127.0.0.1, then VAR=value
 # overrides (HTTP_AUTHORIZATION= sends none). Never fails itself: sets
-# CGI_RC, CGI_STATUS (from the Status header; 200 without one), CGI_HEADERS,
-# CGI_BODY and CGI_STDERR, and appends stderr to $STACK_LOGS/cgi.log.
+# CGI_RC, CGI_STATUS (from the Status header: 200 without one, empty when
+# there was no output at all), CGI_HEADERS, CGI_BODY and CGI_STDERR, and
+# appends stderr to $STACK_LOGS/cgi.log.
 cgi() {
 	local name=$1 method=$2 body=${3-} out length
 	shift 2
@@ -429,7 +430,11 @@ cgi() {
 	CGI_HEADERS=$(awk '{ sub(/\r$/, "") } $0 == "" { exit } { print }' "$out.out")
 	CGI_BODY=$(awk 'body { print; next } { sub(/\r$/, "") } $0 == "" { body = 1 }' "$out.out")
 	CGI_STATUS=$(awk 'tolower($1) == "status:" { print $2; exit }' <<<"$CGI_HEADERS")
-	CGI_STATUS=${CGI_STATUS:-200}
+	# CGI allows a response without Status (meaning 200), but no output at
+	# all is no response.
+	if [[ -z $CGI_STATUS && -n $CGI_HEADERS ]]; then
+		CGI_STATUS=200
+	fi
 	export CGI_RC CGI_STATUS CGI_HEADERS CGI_BODY CGI_STDERR
 }
 

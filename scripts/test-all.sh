@@ -135,7 +135,11 @@ mkdir -p "$logdir" || exit 1
 if ((deps)); then
 	prep deps "$top/scripts/deps.sh"
 fi
-prep autogen "$top/autogen.sh"
+# A fresh checkout has no configure; once there is one, the Makefile's
+# own rules regenerate whatever a changed configure.ac or Makefile.am needs.
+if [[ ! -x $top/configure ]]; then
+	prep autogen "$top/autogen.sh"
+fi
 configure_build() (
 	cd "$builddir" && "$top/configure" --enable-werror
 )

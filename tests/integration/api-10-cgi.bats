@@ -130,7 +130,7 @@ private_data_dir() {
 	local body pad
 	body=$(register_body cgi-64k aa:bb:cc:00:00:03)
 	# Pad with an unknown member up to 65536 bytes in all.
-	pad=$((65536 - ${#body} - 10))
+	pad=$((65536 - ${#body} - 9))
 	body="${body%\}},\"pad\":\"$(head -c "$pad" /dev/zero | tr '\0' x)\"}"
 	assert_equal "${#body}" 65536
 	cgi register POST "$body"
@@ -212,14 +212,14 @@ b" 'a"b' "a'b" 'a\b' 'a>b' '*'; do
 	[[ ! -e $canary ]]
 }
 
-@test "every CGI request logs exactly one line, and never a secret" {
+@test "every CGI request logs exactly one request line, and never a secret" {
 	cgi register POST "$(register_body cgi-log aa:bb:cc:00:00:07)" \
 	    REMOTE_ADDR=127.0.0.77
 	assert_equal "$CGI_STATUS" 200
-	assert_equal "$(grep -c . <<<"$CGI_STDERR")" 1
-	assert_regex "$CGI_STDERR" '127\.0\.0\.77 200 [0-9]+ms'
+	assert_equal "$(grep -cE ' [0-9]{3} [0-9]+ms' <<<"$CGI_STDERR")" 1
+	assert_regex "$CGI_STDERR" 'register 127\.0\.0\.77 200 [0-9]+ms'
 	cgi register POST '{}' REMOTE_ADDR=127.0.0.78 HTTP_AUTHORIZATION=x
-	assert_equal "$(grep -c . <<<"$CGI_STDERR")" 1
-	assert_regex "$CGI_STDERR" '127\.0\.0\.78 401 [0-9]+ms'
+	assert_equal "$(grep -cE ' [0-9]{3} [0-9]+ms' <<<"$CGI_STDERR")" 1
+	assert_regex "$CGI_STDERR" 'register 127\.0\.0\.78 401 [0-9]+ms'
 	assert_no_secrets "$STACK_LOGS/cgi.log"
 }

@@ -114,19 +114,19 @@ in
     };
 
     headscaleUser = mkOption {
-      type = types.strMatching "[a-z0-9][a-z0-9-]*";
+      type = types.strMatching "[A-Za-z0-9][A-Za-z0-9._-]{0,62}";
       default = "sovran-deploy";
       description = "Headscale user the deploy machines join as.";
     };
 
     adminUser = mkOption {
-      type = types.strMatching "[a-z0-9][a-z0-9-]*";
+      type = types.strMatching "[A-Za-z0-9][A-Za-z0-9._-]{0,62}";
       default = "admin";
       description = "Headscale user of the operators' own machines.";
     };
 
     keyExpiry = mkOption {
-      type = types.strMatching "[0-9]+[smhdy]";
+      type = types.strMatching "([0-9]+(y|w|d|h|m|s|ms))+";
       default = "1h";
       description = "Lifetime of each pre-auth key (integer and unit, e.g. 30m, 1h).";
     };

@@ -61,6 +61,7 @@ broken() {
 	assert_output --partial "needs a non-empty dns.nameservers.global"
 }
 
+# shellcheck disable=SC2016 # sed's $ (the last line), not the shell's
 @test "removed and renamed keys are refused" {
 	broken '$a dns_config:\n  magic_dns: true'
 	assert_output --partial "removed or renamed key present: dns_config"

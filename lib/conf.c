@@ -54,7 +54,8 @@ conf_path(const char *name, const char *def, char *dst, size_t dstlen,
 	if (v == NULL)
 		v = def;
 	if (v[0] != '/' || has_control(v)) {
-		snprintf(err, errlen, "%s must be an absolute path", name);
+		snprintf(err, errlen, "%s must be an absolute path without "
+		    "control characters", name);
 		return -1;
 	}
 	if (strlen(v) >= dstlen) {

@@ -56,7 +56,7 @@ req_method(const char *name)
 }
 
 void
-req_init(struct req *r, const struct req_io *io, char *const *envp,
+req_init(struct req *r, const struct req_io *io, const char *const *envp,
     const struct conf *cfg, struct db *db)
 {
 	const char	*addr;
@@ -82,7 +82,7 @@ req_init(struct req *r, const struct req_io *io, char *const *envp,
 const char *
 req_param(const struct req *r, const char *name)
 {
-	char *const	*e;
+	const char *const *e;
 	size_t		 len = strlen(name);
 
 	if (r->envp == NULL)

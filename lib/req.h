@@ -41,7 +41,7 @@ struct req_io {
 
 struct req {
 	const struct req_io	*io;
-	char *const		*envp;		/* NULL-terminated "NAME=value" */
+	const char *const	*envp;		/* NULL-terminated "NAME=value" */
 	const struct conf	*cfg;		/* borrowed, process-wide */
 	struct db		*db;		/* borrowed, process-wide */
 	unsigned int		 method;	/* one REQ_* bit */
@@ -70,7 +70,8 @@ struct req {
  * io, envp, cfg and db are borrowed and must outlive r.
  */
 void		req_init(struct req *r, const struct req_io *io,
-		    char *const *envp, const struct conf *cfg, struct db *db);
+		    const char *const *envp, const struct conf *cfg,
+		    struct db *db);
 
 /* The CGI variable name, or NULL when absent. Borrowed from envp. */
 const char	*req_param(const struct req *r, const char *name);

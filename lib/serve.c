@@ -134,7 +134,7 @@ serve_now_ms(void)
 
 int
 serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
-    const struct req_io *io, char *const *envp)
+    const struct req_io *io, const char *const *envp)
 {
 	struct req	 r;
 	enum prov_err	 e = PROV_OK;
@@ -304,7 +304,8 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 			}
 			break;
 		}
-		(void)serve_request(ep, &ctx, &io, fr.envp);
+		(void)serve_request(ep, &ctx, &io,
+		    (const char *const *)fr.envp);
 		FCGX_Finish_r(&fr);
 	}
 	FCGX_Free(&fr, 1);
@@ -328,7 +329,7 @@ serve_cgi(const struct endpoint *ep, const struct conf *cfg)
 	auth_init(&auth, cfg->token_path);
 	ctx.cfg = cfg;
 	ctx.auth = &auth;
-	(void)serve_request(ep, &ctx, &io, environ);
+	(void)serve_request(ep, &ctx, &io, (const char *const *)environ);
 	(void)fflush(stdout);
 	auth_clear(&auth);
 	db_close(ctx.db);

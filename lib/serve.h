@@ -55,6 +55,6 @@ int	serve_main(const struct endpoint *ep, int argc, char *argv[]);
  * Returns the status sent.
  */
 int	serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
-	    const struct req_io *io, char *const *envp);
+	    const struct req_io *io, const char *const *envp);
 
 #endif /* PROV_SERVE_H */

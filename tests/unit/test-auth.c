@@ -1,4 +1,233 @@
-/* placeholder */
+/*
+ * test-auth.c: the Authorization header parser on well-formed and hostile
+ * values, and the token file on disk: loading, rotation by rename and by
+ * rewrite, and each way the file can be unusable, which must refuse every
+ * request.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <fcntl.h>
 #include <stdio.h>
-int main(void);
-int main(void) { puts("1..0 # SKIP not written yet"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "tap.h"
+
+static char	dir[] = "/tmp/test-auth.XXXXXX";
+static char	path[256];
+
+/* Writes text to the token file by rename, as the bootstrap rotates it. */
+static void
+put_token(const char *text, size_t len)
+{
+	char	tmp[300];
+	int	fd;
+
+	(void)snprintf(tmp, sizeof tmp, "%s/new", dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd == -1 || write(fd, text, len) != (ssize_t)len || close(fd) == -1)
+		perror(tmp);
+	if (rename(tmp, path) == -1)
+		perror("rename");
+}
+
+#define PUT(s)	put_token((s), strlen(s))
+
+/* Whether header parses, and to exactly want when want is not NULL. */
+static int
+parses(const char *header, const char *want)
+{
+	const char	*tok;
+	size_t		 len;
+
+	if (auth_bearer(header, &tok, &len) == -1)
+		return 0;
+	return want == NULL || (len == strlen(want) &&
+	    memcmp(tok, want, len) == 0);
+}
+
+static void
+test_parse(void)
+{
+	char	big[10 * 1024 + 1];
+	size_t	n;
+
+	ok(parses("Bearer abc", "abc"), "Bearer");
+	ok(parses("bearer abc", "abc"), "lower-case scheme");
+	ok(parses("BEARER abc", "abc"), "upper-case scheme");
+	ok(parses("bEaReR abc", "abc"), "mixed-case scheme");
+	ok(parses("Bearer   abc", "abc"), "several spaces");
+	ok(parses("Bearer\tabc", "abc"), "tab");
+	ok(parses("Bearer \t abc", "abc"), "mixed run of spaces and tabs");
+	ok(parses("Bearer a.b-c_d~e+f/g=", "a.b-c_d~e+f/g="), "token68 characters");
+
+	ok(!parses(NULL, NULL), "no header");
+	ok(!parses("", NULL), "empty header");
+	ok(!parses("Bearer", NULL), "scheme alone");
+	ok(!parses("Bearer ", NULL), "scheme and space");
+	ok(!parses("Bearerabc", NULL), "no space after the scheme");
+	ok(!parses("Basic YWJjOmRlZg==", NULL), "Basic");
+	ok(!parses("Bearer: abc", NULL), "colon after the scheme");
+	ok(!parses(" Bearer abc", NULL), "leading space");
+	ok(!parses("xBearer abc", NULL), "prefix before the scheme");
+	ok(!parses("Bearer abc ", NULL), "trailing space");
+	ok(!parses("Bearer abc\r\n", NULL), "trailing CRLF");
+	ok(!parses("Bearer a bc", NULL), "space inside the token");
+	ok(!parses("Bearer a\tbc", NULL), "tab inside the token");
+	ok(!parses("Bearer a\x01", NULL), "control character");
+	ok(!parses("Bearer a\x7f", NULL), "DEL");
+	ok(!parses("Bearer \xc3\xa9t\xc3\xa9", NULL), "non-ASCII token");
+	ok(!parses("abc", NULL), "bare token, no scheme");
+
+	memcpy(big, "Bearer ", 7);
+	memset(big + 7, 'a', sizeof big - 8);
+	big[sizeof big - 1] = '\0';
+	ok(!parses(big, NULL), "10 KB header");
+	big[PROV_MAX_AUTH_HEADER] = '\0';
+	n = strlen(big);
+	ok(n == PROV_MAX_AUTH_HEADER && parses(big, NULL),
+	    "header of exactly PROV_MAX_AUTH_HEADER bytes");
+	big[PROV_MAX_AUTH_HEADER] = 'a';
+	big[PROV_MAX_AUTH_HEADER + 1] = '\0';
+	ok(!parses(big, NULL), "one byte over PROV_MAX_AUTH_HEADER");
+}
+
+/* Whether the file at p contains needle. */
+static int
+file_has(const char *p, const char *needle)
+{
+	char	buf[8192];
+	size_t	n;
+	FILE	*f;
+
+	if ((f = fopen(p, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+static void
+test_file(void)
+{
+	struct auth	a;
+	char		big[PROV_MAX_TOKEN + 2];
+	char		logpath[300];
+	int		saved, fd;
+
+	/* Keep what auth logs, to check it never holds a token. */
+	(void)snprintf(logpath, sizeof logpath, "%s/log", dir);
+	saved = dup(STDERR_FILENO);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd == -1 || dup2(fd, STDERR_FILENO) == -1)
+		perror(logpath);
+	close(fd);
+
+	auth_init(&a, path);
+	ok(auth_check(&a, "Bearer s3cret") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_MISSING, "missing file: refused");
+
+	PUT("s3cret\n");
+	ok(auth_check(&a, "Bearer s3cret") == PROV_OK &&
+	    auth_state(&a) == AUTH_READY, "file appears: token accepted");
+	ok(auth_check(&a, "bearer s3cret") == PROV_OK, "scheme in any case");
+	ok(auth_check(&a, "Bearer s3cre") == PROV_UNAUTH, "prefix refused");
+	ok(auth_check(&a, "Bearer s3cret2") == PROV_UNAUTH, "extension refused");
+	ok(auth_check(&a, "Bearer S3CRET") == PROV_UNAUTH, "token is case-sensitive");
+	ok(auth_check(&a, "Basic s3cret") == PROV_UNAUTH, "wrong scheme refused");
+	ok(auth_check(&a, "s3cret") == PROV_UNAUTH, "bare token refused");
+	ok(auth_check(&a, NULL) == PROV_UNAUTH, "no header refused");
+
+	PUT("r0tated\n");
+	ok(auth_check(&a, "Bearer s3cret") == PROV_UNAUTH,
+	    "after rotation by rename: old token refused");
+	ok(auth_check(&a, "Bearer r0tated") == PROV_OK,
+	    "after rotation by rename: new token accepted");
+
+	/* Rewrite in place, as "echo new > file" does. */
+	{
+		FILE	*f = fopen(path, "w");
+
+		ok(f != NULL && fputs("rewritten-in-place\n", f) >= 0 &&
+		    fclose(f) == 0, "rewrote the file in place");
+	}
+	ok(auth_check(&a, "Bearer rewritten-in-place") == PROV_OK &&
+	    auth_check(&a, "Bearer r0tated") == PROV_UNAUTH,
+	    "in-place rewrite noticed");
+
+	PUT("notrailingnewline");
+	ok(auth_check(&a, "Bearer notrailingnewline") == PROV_OK,
+	    "file without a trailing newline");
+
+	PUT("two\n\n");
+	ok(auth_check(&a, "Bearer two") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_BADCHARS,
+	    "only one trailing newline is trimmed");
+
+	PUT("with space\n");
+	ok(auth_check(&a, "Bearer with") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_BADCHARS, "token with a space refuses all");
+
+	PUT("");
+	ok(auth_check(&a, "Bearer x") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_EMPTY, "empty file refuses all");
+	PUT("\n");
+	ok(auth_check(&a, "Bearer x") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_EMPTY, "newline-only file refuses all");
+
+	memset(big, 'k', sizeof big);
+	put_token(big, PROV_MAX_TOKEN + 1);
+	ok(auth_check(&a, "Bearer k") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_TOOLONG, "over-long file refuses all");
+	put_token(big, PROV_MAX_TOKEN);
+	big[PROV_MAX_TOKEN] = '\0';
+	{
+		char	hdr[PROV_MAX_TOKEN + 16];
+
+		(void)snprintf(hdr, sizeof hdr, "Bearer %s", big);
+		ok(auth_check(&a, hdr) == PROV_OK,
+		    "token of exactly PROV_MAX_TOKEN bytes");
+	}
+
+	ok(unlink(path) == 0 && mkdir(path, 0700) == 0, "replaced by a directory");
+	ok(auth_check(&a, "Bearer r0tated") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_UNREADABLE, "a directory refuses all");
+	ok(rmdir(path) == 0, "directory removed");
+
+	PUT("back\n");
+	ok(auth_check(&a, "Bearer back") == PROV_OK, "usable again");
+	ok(unlink(path) == 0 && auth_check(&a, "Bearer back") == PROV_UNAUTH &&
+	    auth_state(&a) == AUTH_MISSING, "file removed: refused at once");
+
+	auth_clear(&a);
+	ok(auth_state(&a) == AUTH_UNKNOWN && a.len == 0, "cleared");
+
+	(void)dup2(saved, STDERR_FILENO);
+	close(saved);
+	ok(file_has(logpath, "is missing") && file_has(logpath, "is empty") &&
+	    file_has(logpath, "too long"), "each unusable state was logged");
+	ok(!file_has(logpath, "s3cret") && !file_has(logpath, "r0tated") &&
+	    !file_has(logpath, "rewritten") && !file_has(logpath, "kkkk"),
+	    "no token in the log");
+	(void)unlink(logpath);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	(void)snprintf(path, sizeof path, "%s/enroll-token", dir);
+	test_parse();
+	test_file();
+	(void)unlink(path);
+	(void)rmdir(dir);
+	return done_testing();
+}

@@ -130,25 +130,44 @@ user_version(struct db *db, int *v)
  * Switches a new database to WAL, once: the mode is stored in the file.
  * WAL lets /machines and /health read while a registration writes, and
  * makes each write one append instead of a journal and a rewrite.
+ *
+ * The switch needs the file to itself and sqlite does not wait for that
+ * through the busy handler, so when several processes open a new database
+ * at once it is retried here, within the same busy timeout.
  */
 static int
 enable_wal(struct db *db)
 {
 	sqlite3_stmt	*st;
 	const char	*mode;
-	int		 ok = 0;
+	int		 rc, tries, ok = 0;
 
 	if (sqlite3_prepare_v2(db->h, "PRAGMA journal_mode = WAL", -1, &st,
 	    NULL) != SQLITE_OK) {
 		db_set_error(db, "enable WAL");
 		return -1;
 	}
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    (mode = (const char *)sqlite3_column_text(st, 0)) != NULL &&
-	    strcmp(mode, "wal") == 0)
-		ok = 1;
-	else
+	for (tries = 0; tries < DB_BUSY_MS / 10; tries++) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			/* Where WAL cannot work sqlite keeps the old mode. */
+			mode = (const char *)sqlite3_column_text(st, 0);
+			if (mode != NULL && strcmp(mode, "wal") == 0)
+				ok = 1;
+			else
+				set_why(db->why, sizeof(db->why), "enable WAL: "
+				    "journal mode stays %s",
+				    mode != NULL ? mode : "unknown");
+			break;
+		}
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
+			db_set_error(db, "enable WAL");
+			break;
+		}
 		db_set_error(db, "enable WAL");
+		sqlite3_reset(st);
+		(void)sqlite3_sleep(10);
+	}
 	sqlite3_finalize(st);
 	return ok ? 0 : -1;
 }

@@ -23,6 +23,10 @@
 #include "migrations.h"
 #include "tap.h"
 
+/* The longest DNS label, so the longest hostname a machine can have. */
+#define HOST63	"a-63-character-hostname-is-the-longest-" \
+		"dns-label-we-accept-wxyz"
+
 static char	dir[256];
 
 static void
@@ -45,7 +49,8 @@ raw_int(const char *path, const char *sql)
 	sqlite3_stmt	*st;
 	long long	 v = -1;
 
-	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY,
+	    NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			v = sqlite3_column_int64(st, 0);
@@ -61,7 +66,8 @@ raw_exec(const char *path, const char *sql)
 	sqlite3	*h;
 	int	 rc;
 
-	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE,
+	    NULL) != SQLITE_OK) {
 		sqlite3_close(h);
 		return -1;
 	}
@@ -164,7 +170,8 @@ test_journal_mode(void)
 	int		 wal = 0;
 
 	path_in(path, sizeof(path), "new.db");
-	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY,
+	    NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st,
 	    NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -198,8 +205,7 @@ test_machines(void)
 	m = mk("web-2", 2);
 	m.key_id = UINT64_C(1) << 53;
 	ok(db_machine_add(db, &m) == PROV_OK, "add web-2");
-	m = mk("a-63-character-hostname-is-the-longest-dns-label-we-accept-wxyz",
-	    3);
+	m = mk(HOST63, 3);
 	ok(strlen(m.hostname) == PROV_MAX_HOSTNAME &&
 	    db_machine_add(db, &m) == PROV_OK, "add a 63-byte hostname");
 	/* Not NUL-terminated within its array: refused, not overrun. */
@@ -214,8 +220,7 @@ test_machines(void)
 	ok(db_machines_each(db, collect, &s) == PROV_OK && s.n == 4,
 	    "four listed");
 	ok(strcmp(s.m[0].hostname, "x") == 0 &&
-	    strcmp(s.m[1].hostname, "a-63-character-hostname-is-the-longest-"
-	    "dns-label-we-accept-wxyz") == 0 &&
+	    strcmp(s.m[1].hostname, HOST63) == 0 &&
 	    strcmp(s.m[2].hostname, "web-2") == 0 &&
 	    strcmp(s.m[3].hostname, "web-1") == 0, "newest first");
 	ok(strcmp(s.m[3].mac, "aa:bb:cc:dd:ee:01") == 0 &&

@@ -359,8 +359,10 @@ test_environment(void)
 }
 
 #define USERS_JSON \
-	"[\\n\\t{\\n\\t\\t\"id\": 1,\\n\\t\\t\"name\": \"someone\"\\n\\t},\\n" \
-	"\\t{\\n\\t\\t\"id\": 42,\\n\\t\\t\"name\": \"sovran-deploy\"\\n\\t}\\n]\\n"
+	"[\\n\\t{\\n\\t\\t\"id\": 1,\\n" \
+	"\\t\\t\"name\": \"someone\"\\n\\t},\\n" \
+	"\\t{\\n\\t\\t\"id\": 42,\\n" \
+	"\\t\\t\"name\": \"sovran-deploy\"\\n\\t}\\n]\\n"
 
 #define KEY_JSON \
 	"{\\n\\t\"id\": 7,\\n\\t\"key\": \"hskey-auth-Q2x_aB3dE-fG-" \

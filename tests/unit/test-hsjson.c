@@ -19,7 +19,8 @@
 
 /* 88 bytes: hskey-auth- + 12 + '-' + 64, with '-' and '_' inside both. */
 #define KEY88	"hskey-auth-Q2x_aB3dE-fG-" \
-		"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+		"0123456789abcdefghijklmnopqrstuvwxyz" \
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
 #define KEY48	"6f2c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
 
 static const char users[] =
@@ -183,10 +184,12 @@ test_users(void)
 	    "users: data hidden after a NUL is refused");
 	ok(refused(S("[{\"id\": 3, \"name\": \"al\xff" "ice\"}]")),
 	    "users: invalid UTF-8 is refused");
-	ok(refused(S("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]"
-	    "]]]]]]]]]]]]]]]]]]]]")), "users: deep nesting is refused");
+	ok(refused(S("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]")),
+	    "users: deep nesting is refused");
 	ok(refused(S("[{\"id\": 3, \"name\": \"alice\", \"x\": "
-	    "{\"a\": {\"b\": {\"c\": {\"d\": {\"e\": {\"f\": {\"g\": {\"h\": {\"i\": {}}}}}}}}}}}]")),
+	    "{\"a\": {\"b\": {\"c\": {\"d\": {\"e\": {\"f\": "
+	    "{\"g\": {\"h\": {\"i\": {}}}}}}}}}}}]")),
 	    "users: deep nesting inside a user is refused");
 	ok(refused(NULL, 0), "users: no buffer is refused");
 }
@@ -297,8 +300,9 @@ test_preauthkey(void)
 	ok(key_refused(S("{\"id\": 1, \"key\": \"k\xfe\", "
 	    "\"expiration\": {\"seconds\": 5}}")),
 	    "key: invalid UTF-8 is refused");
-	ok(key_refused(S("{\"id\": 1, \"key\": \"k\", \"x\": [[[[[[[[[[[[]]]]]]]]]]]]"
-	    ", \"expiration\": {\"seconds\": 5}}")),
+	ok(key_refused(S("{\"id\": 1, \"key\": \"k\", "
+	    "\"x\": [[[[[[[[[[[[]]]]]]]]]]]], "
+	    "\"expiration\": {\"seconds\": 5}}")),
 	    "key: deep nesting is refused");
 }
 

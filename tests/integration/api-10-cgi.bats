@@ -223,3 +223,21 @@ b" 'a"b' "a'b" 'a\b' 'a>b' '*'; do
 	assert_regex "$CGI_STDERR" 'register 127\.0\.0\.78 401 [0-9]+ms'
 	assert_no_secrets "$STACK_LOGS/cgi.log"
 }
+
+@test "rate limit as CGI: 429 with Retry-After, and allowed again after it" {
+	local env=(REMOTE_ADDR=10.10.0.1 RATE_LIMIT_MAX=2 RATE_LIMIT_WINDOW=2
+		HTTP_AUTHORIZATION=)
+	cgi register POST '{}' "${env[@]}"
+	assert_equal "$CGI_STATUS" 401
+	cgi register POST '{}' "${env[@]}"
+	assert_equal "$CGI_STATUS" 401
+	cgi register POST '{}' "${env[@]}"
+	assert_equal "$CGI_STATUS" 429
+	assert_json_error "$CGI_BODY"
+	assert_regex "$(cgi_header Retry-After)" '^[12]$'
+	# Waiting as long as Retry-After says is enough.
+	sleep "$(cgi_header Retry-After)"
+	sleep 0.2
+	cgi register POST '{}' "${env[@]}"
+	assert_equal "$CGI_STATUS" 401
+}

@@ -133,10 +133,13 @@ machine_count() {
 	http POST /register -H "Authorization: Bearer $STACK_TOKEN" \
 	    -H 'Content-Type: application/json' --data-binary "@$big"
 	assert_equal "$HTTP_STATUS" 413
+	assert_json_error
+	assert_equal "$(header Content-Type)" application/json
 	http POST /register -H "Authorization: Bearer $STACK_TOKEN" \
 	    -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
 	    --data-binary "@$big"
 	assert_equal "$HTTP_STATUS" 413
+	assert_json_error
 	assert_equal "$(hs_calls)" "$before"
 }
 

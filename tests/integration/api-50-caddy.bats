@@ -89,6 +89,10 @@ adapt() {
 			 [\"unix//run/sovran-provisioner/machines.sock\", \"fastcgi\", \"/machines\", 2000000000],
 			 [\"unix//run/sovran-provisioner/register.sock\", \"fastcgi\", \"/register\", 2000000000]]" \
 		    "$BATS_TEST_TMPDIR/c.json"
+		# Caddy's own errors answered as JSON.
+		jq -e '[.apps.http.servers[].errors.routes // empty | .. | objects |
+			select(.handler == "static_response") | .body] |
+			any(startswith("{\"error\":"))' "$BATS_TEST_TMPDIR/c.json"
 		# Access log on, as JSON.
 		jq -e '[.logging.logs[] | select(.encoder.format == "json")] | length >= 1' \
 		    "$BATS_TEST_TMPDIR/c.json"
@@ -126,6 +130,17 @@ adapt() {
 	assert_equal "$HTTP_STATUS" 404
 	assert_json_error
 	wait_until 10 lines_exceed "$log" "$before"
+}
+
+@test "a program that is down is a JSON 502 from Caddy" {
+	stop_program machines
+	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	start_program machines
+	assert_equal "$HTTP_STATUS" 502
+	assert_json_error
+	assert_equal "$(header Content-Type)" application/json
+	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	assert_equal "$HTTP_STATUS" 200
 }
 
 @test "any Host header is served" {

@@ -150,6 +150,11 @@ serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
 		e = PROV_NOTFOUND;
 	else if (!(r.method & ep->methods))
 		e = PROV_METHOD;
+	else if (ctx->db == NULL) {
+		/* Only a plain CGI run gets this far without a database. */
+		e = PROV_UNAVAIL;
+		req_why(&r, "database could not be opened");
+	}
 
 	/* Counted before auth, so guessing the token is limited too. */
 	if (e == PROV_OK && ep->ratelimited) {
@@ -315,7 +320,11 @@ out:
 	return rc;
 }
 
-/* Answers the one plain CGI request this process was started for. */
+/*
+ * Answers the one plain CGI request this process was started for. Here a
+ * database that cannot be opened is reported to the client (503) rather
+ * than by exiting: starting and answering are the same act.
+ */
 static int
 serve_cgi(const struct endpoint *ep, const struct conf *cfg)
 {
@@ -324,8 +333,7 @@ serve_cgi(const struct endpoint *ep, const struct conf *cfg)
 	struct req_io		 io = { cgi_read, cgi_write, cgi_flush, NULL };
 
 	memset(&ctx, 0, sizeof ctx);
-	if ((ctx.db = serve_open_db(cfg)) == NULL)
-		return 1;
+	ctx.db = serve_open_db(cfg);
 	auth_init(&auth, cfg->token_path);
 	ctx.cfg = cfg;
 	ctx.auth = &auth;

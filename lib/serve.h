@@ -49,8 +49,9 @@ int	serve_main(const struct endpoint *ep, int argc, char *argv[]);
 
 /*
  * One request through the pipeline: PATH_INFO must be empty (else 404),
- * method (405), rate limit (429), token (401), body (413 or 400), then the
- * handler; any error becomes its JSON response; then the log line. Needs
+ * method (405), a database (503; ctx->db is NULL only for a plain CGI run
+ * whose database would not open), rate limit (429), token (401), body
+ * (413 or 400), then the handler; any error becomes its JSON response; then the log line. Needs
  * no libfcgi, so tests and fuzzers can drive it with struct req_mem.
  * Returns the status sent.
  */

@@ -246,6 +246,11 @@ in
         	header Content-Type application/json
         	respond `{"error":"not found"}` 404
         }
+        # Errors Caddy makes itself (413, 502, 504) keep the JSON form.
+        handle_errors {
+        	header Content-Type application/json
+        	respond `{"error":"{err.status_text}"}` {err.status_code}
+        }
       '';
     };
 

@@ -76,23 +76,18 @@ run(const struct endpoint *ep, const char *method, const char *addr,
 	char		 v[5][256];
 	const char	*env[6];
 	struct req_io	 io;
-	int		 n = 0, status;
+	int		 n = 0, i, status;
 
-	(void)snprintf(v[n], sizeof v[n], "REQUEST_METHOD=%s", method);
-	env[n] = v[n], n++;
-	(void)snprintf(v[n], sizeof v[n], "REMOTE_ADDR=%s", addr);
-	env[n] = v[n], n++;
-	(void)snprintf(v[n], sizeof v[n], "CONTENT_LENGTH=%zu", strlen(body));
-	env[n] = v[n], n++;
-	if (authz != NULL) {
-		(void)snprintf(v[n], sizeof v[n], "HTTP_AUTHORIZATION=%s",
+	(void)snprintf(v[n++], sizeof v[0], "REQUEST_METHOD=%s", method);
+	(void)snprintf(v[n++], sizeof v[0], "REMOTE_ADDR=%s", addr);
+	(void)snprintf(v[n++], sizeof v[0], "CONTENT_LENGTH=%zu", strlen(body));
+	if (authz != NULL)
+		(void)snprintf(v[n++], sizeof v[0], "HTTP_AUTHORIZATION=%s",
 		    authz);
-		env[n] = v[n], n++;
-	}
-	if (path_info != NULL) {
-		(void)snprintf(v[n], sizeof v[n], "PATH_INFO=%s", path_info);
-		env[n] = v[n], n++;
-	}
+	if (path_info != NULL)
+		(void)snprintf(v[n++], sizeof v[0], "PATH_INFO=%s", path_info);
+	for (i = 0; i < n; i++)
+		env[i] = v[i];
 	env[n] = NULL;
 
 	memset(out, 0, sizeof *out);

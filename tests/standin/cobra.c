@@ -272,8 +272,8 @@ set_value(struct cli *cli, struct flag_value *v, const char *text)
 			snprintf(shown, sizeof shown, "--%s", d->name);
 		snprintf(cli->err, sizeof cli->err,
 		    "invalid argument %s for %s flag: %s: parsing %s: %s",
-		    cli_quote(qv, sizeof qv, text), cli_quote(qn, sizeof qn, shown), fn,
-		    cli_quote(qv, sizeof qv, text), why);
+		    cli_quote(qv, sizeof qv, text),
+		    cli_quote(qn, sizeof qn, shown), fn, qv, why);
 		return -1;
 	}
 	v->changed = 1;
@@ -501,7 +501,8 @@ static void
 usage(FILE *f, const struct cli *cli)
 {
 	const struct command	*c = cli->path[cli->depth - 1], *s;
-	const struct flag_def	*local[CLI_MAX_FLAGS + 1], *global[CLI_MAX_FLAGS];
+	const struct flag_def	*local[CLI_MAX_FLAGS + 1];
+	const struct flag_def	*global[CLI_MAX_FLAGS];
 	const struct flag_def	*d;
 	char			 path[128] = "";
 	size_t			 i, nl = 0, ng = 0, off = 0;
@@ -521,8 +522,8 @@ usage(FILE *f, const struct cli *cli)
 
 	fprintf(f, "Usage:\n");
 	if (c->id != 0)
-		fprintf(f, "  %s%s%s [flags]\n", path, c->args != NULL ? " " : "",
-		    c->args != NULL ? c->args : "");
+		fprintf(f, "  %s%s%s [flags]\n", path,
+		    c->args != NULL ? " " : "", c->args != NULL ? c->args : "");
 	if (c->subs != NULL)
 		fprintf(f, "  %s [command]\n", path);
 	if (c->aliases != NULL) {

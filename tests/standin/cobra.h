@@ -21,7 +21,7 @@ enum flag_type {
 	FLAG_STRING,
 	FLAG_UINT64,
 	FLAG_INT64,
-	FLAG_STRINGS		/* pflag's StringSlice: comma-separated, repeatable */
+	FLAG_STRINGS		/* pflag's StringSlice: a,b and repeatable */
 };
 
 struct flag_def {
@@ -38,9 +38,9 @@ struct command {
 	const char		*aliases;	/* space-separated, or NULL */
 	const char		*args;		/* usage words after the name */
 	const char		*brief;
-	const struct flag_def	*flags;		/* NULL-name terminated, or NULL */
-	const struct command	*subs;		/* NULL-name terminated, or NULL */
-	int			 min_args;	/* fewer gives "missing parameters" */
+	const struct flag_def	*flags;		/* ends with a NULL name */
+	const struct command	*subs;		/* ends with a NULL name */
+	int			 min_args;	/* else "missing parameters" */
 	int			 id;		/* what to run; 0 for a group */
 };
 

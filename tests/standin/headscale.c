@@ -535,7 +535,8 @@ node_out(struct json_object *state, struct json_object *n)
 	put_stamp(o, "expiry", getm(n, "expiry"));
 	k = find_id(list(state, "keys"), geti(n, "key_id"), NULL);
 	if (geti(n, "key_id") != 0 && k != NULL)
-		json_object_object_add(o, "pre_auth_key", key_out(state, k, NULL));
+		json_object_object_add(o, "pre_auth_key",
+		    key_out(state, k, NULL));
 	put_stamp(o, "created_at", getm(n, "created_at"));
 	put_int(o, "register_method", geti(n, "register_method"));
 	put_str(o, "given_name", gets_(n, "given_name"));
@@ -642,7 +643,8 @@ dial(int exclusive)
 	case FAULT_EXIT:
 		store_exit(f.code);
 	case FAULT_BAD:
-		fprintf(stderr, "headscale stand-in: fault file not understood\n");
+		fprintf(stderr, "headscale stand-in: fault file not "
+		    "understood\n");
 		store_exit(1);
 	}
 	return store_open(exclusive);
@@ -1045,8 +1047,10 @@ keys_create(void)
 {
 	struct json_object	*state, *k, *tags;
 	uint64_t		 user = cli_u64(&cli, "user");
-	char			 err[160], human[200], prefix[KEY_PREFIX_LEN + 1];
-	char			 secret[KEY_SECRET_LEN + 1], hash[SHA256_HEX_LEN + 1];
+	char			 err[160], human[200];
+	char			 prefix[KEY_PREFIX_LEN + 1];
+	char			 secret[KEY_SECRET_LEN + 1];
+	char			 hash[SHA256_HEX_LEN + 1];
 	char			 full[sizeof KEY_PREFIX + KEY_PREFIX_LEN +
 				    KEY_SECRET_LEN + 1];
 	static const char	 b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -1067,8 +1071,8 @@ keys_create(void)
 		    "Cannot create Pre Auth Key: ");
 	tags = key_tags();
 	if (user == 0 && json_object_array_length(tags) == 0)
-		rpc_failure("Unknown", "auth-key must be either tagged or owned "
-		    "by user", "Cannot create Pre Auth Key: ");
+		rpc_failure("Unknown", "auth-key must be either tagged or "
+		    "owned by user", "Cannot create Pre Auth Key: ");
 
 	random_text(prefix, KEY_PREFIX_LEN, b64url, 63);
 	random_text(secret, KEY_SECRET_LEN, b64url, 63);
@@ -1078,7 +1082,8 @@ keys_create(void)
 	k = json_object_new_object();
 	json_object_object_add(k, "id",
 	    json_object_new_int64(next_id(state, "next_key_id")));
-	json_object_object_add(k, "user_id", json_object_new_int64((int64_t)user));
+	json_object_object_add(k, "user_id",
+	    json_object_new_int64((int64_t)user));
 	json_object_object_add(k, "prefix", json_object_new_string(prefix));
 	json_object_object_add(k, "hash", json_object_new_string(hash));
 	json_object_object_add(k, "reusable",

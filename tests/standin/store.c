@@ -175,7 +175,7 @@ store_nap(double secs)
 		ts.tv_nsec = left % 1000000000;
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig > 0) {
-			/* Log, then die of the signal as an unprepared process would. */
+			/* Log, then die of the signal like any process. */
 			fflush(stdout);
 			fflush(stderr);
 			log_call();

@@ -305,6 +305,10 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	*outlen = 0;
 	say(why, whylen, "%s", "");
 
+	if (argv == NULL || argv[0] == NULL) {
+		say(why, whylen, "headscale: no arguments");
+		return PROV_UPSTREAM;
+	}
 	/* execve wants char *const[]; the strings are not written to. */
 	for (i = 0; argv[i] != NULL; i++) {
 		if (i == HS_MAX_ARGS) {
@@ -333,8 +337,8 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	}
 	if (make_pipe(outp) == -1 || make_pipe(errp) == -1 ||
 	    make_pipe(rep) == -1 ||
-	    (devnull = above_stdio(open("/dev/null",
-	    O_RDONLY | O_CLOEXEC))) == -1) {
+	    (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (devnull = above_stdio(devnull)) == -1) {
 		say(why, whylen, "headscale: %s", strerror(errno));
 		rc = PROV_SYSTEM;
 		goto out;

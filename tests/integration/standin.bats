@@ -653,6 +653,9 @@ assert_cobra_error() {
 	    --force-reauth
 	run -0 cat "$TAILSCALE_STANDIN_DIR/authkey.seen"
 	assert_output k3
+	run -0 "$TS" debug prefs
+	run -0 jq -e '.ControlURL == "https://b.example.net" and
+	    .WantRunning == true and .LoggedOut == false' <<<"$output"
 }
 
 @test "tailscale: fault fail and unknown flags" {

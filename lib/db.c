@@ -160,11 +160,10 @@ enable_wal(struct db *db)
 				    mode != NULL ? mode : "unknown");
 			break;
 		}
-		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
-			db_set_error(db, "enable WAL");
-			break;
-		}
 		db_set_error(db, "enable WAL");
+		if ((rc & 0xff) != SQLITE_BUSY &&
+		    (rc & 0xff) != SQLITE_LOCKED)
+			break;
 		sqlite3_reset(st);
 		(void)sqlite3_sleep(10);
 	}

@@ -6,7 +6,9 @@
  * records its environment, argv, stdin and open descriptors, so the
  * child's surroundings are checked as the child saw them.
  *
- * The timeout is 1 s, so the tests that hit it take about a second each.
+ * The tests that mean to hit the timeout set it to 1 s and take about a
+ * second each; the others allow 20 s, so a busy machine cannot turn a
+ * slow start into a false timeout.
  */
 #include "config.h"
 
@@ -24,6 +26,9 @@
 
 #include "headscale.h"
 #include "tap.h"
+
+#define PATIENT		20	/* s, for runs that should finish */
+#define IMPATIENT	1	/* s, for runs meant to time out */
 
 static char		dir[256];
 static struct conf	cfg;
@@ -254,6 +259,7 @@ test_timeouts(void)
 	pid_t	gc;
 	int	i;
 
+	cfg.headscale_timeout = IMPATIENT;
 	script("hs-hang", "sleep 30");
 	t = now();
 	ok(fails(PROV_TIMEOUT, "headscale timed out after 1s"),
@@ -284,6 +290,7 @@ test_timeouts(void)
 	t = now();
 	ok(fails(PROV_TIMEOUT, "headscale timed out after 1s") &&
 	    now() - t < 10, "a child that closes its output and lingers");
+	cfg.headscale_timeout = PATIENT;
 }
 
 static void
@@ -436,8 +443,10 @@ test_commands(void)
 	    "garbage from preauthkeys create: %s", why);
 
 	script("hs-hang", "sleep 30");
+	cfg.headscale_timeout = IMPATIENT;
 	ok(hs_ping(&cfg, why, sizeof(why)) == PROV_TIMEOUT,
 	    "hs_ping times out like hs_run");
+	cfg.headscale_timeout = PATIENT;
 }
 
 static void
@@ -522,7 +531,7 @@ main(void)
 	(void)snprintf(cfg.headscale_user, sizeof(cfg.headscale_user),
 	    "sovran-deploy");
 	(void)snprintf(cfg.key_expiry, sizeof(cfg.key_expiry), "1h");
-	cfg.headscale_timeout = 1;
+	cfg.headscale_timeout = PATIENT;
 
 	test_run_results();
 	test_signals();

@@ -15,7 +15,9 @@
  * max attempts by key lie in the last window seconds, records this one and
  * returns PROV_OK. Otherwise records nothing and returns PROV_LIMITED with
  * *retry_after set to the whole seconds until a slot frees (at least 1).
- * Returns PROV_UNAVAIL when the database cannot be used.
+ * Returns PROV_UNAVAIL when the database cannot be used (reason in
+ * db_errmsg(db)), PROV_BADREQ when key is empty or PROV_MAX_ADDR bytes or
+ * longer.
  */
 enum prov_err	ratelimit_hit(struct db *db, const char *key, int64_t now_ms,
 		    unsigned int max, unsigned int window,

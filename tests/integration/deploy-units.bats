@@ -23,6 +23,17 @@ unit() {
 	printf '%s/%s\n' "$UNITDIR" "$1"
 }
 
+# verify_root: makes $ROOT a tree systemd-analyze --root can load the units
+# from: they go where systemd looks (whatever the configured unit
+# directory), the executables they name stay in the install tree, and the
+# standard targets they refer to come from the host. Leaves the cwd there.
+verify_root() {
+	mkdir -p "$ROOT/etc/systemd/system" "$ROOT/lib/systemd"
+	cp "$UNITDIR"/sovran-provisioner-* "$ROOT/etc/systemd/system/"
+	[[ -d $ROOT/lib/systemd/system ]] || cp -a /lib/systemd/system "$ROOT/lib/systemd/"
+	cd "$ROOT" || return
+}
+
 # value FILE KEY: every value of KEY= in FILE, one per line.
 value() {
 	sed -n "s/^$2=//p" "$1"
@@ -50,12 +61,8 @@ value() {
 
 @test "systemd-analyze verify finds nothing to complain about" {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
-	# --root resolves the executables inside the install tree; the
-	# standard targets the units refer to come from the host.
-	mkdir -p "$ROOT/lib/systemd"
-	[[ -d $ROOT/lib/systemd/system ]] || cp -a /lib/systemd/system "$ROOT/lib/systemd/"
-	cd "$ROOT"
-	run -0 systemd-analyze verify --root="$ROOT" "${UNITDIR#"$ROOT"/}"/sovran-provisioner-*
+	verify_root
+	run -0 systemd-analyze verify --root="$ROOT" etc/systemd/system/sovran-provisioner-*
 	assert_output ""
 }
 
@@ -111,10 +118,10 @@ value() {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
 	systemd-analyze security --help 2>&1 | grep -q -- --offline ||
 	    skip "this systemd-analyze has no offline security check"
-	cd "$ROOT"
+	verify_root
 	for e in "${ENDPOINTS[@]}"; do
 		run -0 systemd-analyze security --offline=yes --root="$ROOT" \
-		    --threshold=30 "${UNITDIR#"$ROOT"/}/sovran-provisioner-$e.service"
+		    --threshold=30 "etc/systemd/system/sovran-provisioner-$e.service"
 		assert_line --regexp '→ Overall exposure level for .*: [0-2]\.[0-9] (SAFE|OK)'
 	done
 }

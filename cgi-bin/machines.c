@@ -57,7 +57,6 @@ listing_row(const struct machine *m, void *arg)
 		l->err = PROV_ENOMEM;
 		return 1;
 	}
-	rc = 0;
 	if (l->rows == 0)
 		rc = listing_start(l->r);
 	else
@@ -84,13 +83,12 @@ machines(struct req *r)
 	if (e == PROV_OK)
 		e = l.err;
 	if (e != PROV_OK) {
-		if (r->status == 0) {
-			if (r->why[0] == '\0')
-				req_why(r, "listing the machines failed");
+		/* Nothing sent yet: a clean error response is still possible. */
+		if (r->status == 0)
 			return e;
-		}
-		if (r->why[0] == '\0')
-			req_why(r, "listing failed after %lu rows", l.rows);
+		if (!r->out_failed && r->why[0] == '\0')
+			req_why(r, "listing failed after %lu rows, left unclosed",
+			    l.rows);
 		return PROV_OK;
 	}
 	if (r->status == 0 && listing_start(r) == -1)

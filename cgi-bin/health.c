@@ -19,7 +19,7 @@ health(struct req *r)
 	enum prov_err		 e;
 
 	if (db_ping(r->db) != PROV_OK) {
-		req_why(r, "database does not answer");
+		req_why(r, "database does not answer: %s", db_errmsg(r->db));
 		return PROV_UNAVAIL;
 	}
 	obj = json_object_new_object();

@@ -80,6 +80,8 @@ machines(struct req *r)
 	enum prov_err	e;
 
 	e = db_machines_each(r->db, listing_row, &l);
+	if (e != PROV_OK && r->why[0] == '\0')
+		req_why(r, "listing: %s", db_errmsg(r->db));
 	if (e == PROV_OK)
 		e = l.err;
 	if (e != PROV_OK) {

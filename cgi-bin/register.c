@@ -86,8 +86,8 @@ register_machine(struct req *r)
 	m.key_id = key.id;
 	m.key_expires_at = key.expires_at;
 	if (db_machine_add(r->db, &m) != PROV_OK) {
-		req_why(r, "key %llu not recorded, so not returned",
-		    (unsigned long long)key.id);
+		req_why(r, "key %llu not recorded, so not returned: %s",
+		    (unsigned long long)key.id, db_errmsg(r->db));
 		e = PROV_UNAVAIL;
 		goto out;
 	}

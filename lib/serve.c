@@ -162,7 +162,7 @@ serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
 		    ctx->cfg->rate_limit_max, ctx->cfg->rate_limit_window,
 		    &r.retry_after);
 		if (e == PROV_UNAVAIL)
-			req_why(&r, "rate limit store unavailable");
+			req_why(&r, "rate limit: %s", db_errmsg(ctx->db));
 	}
 	if (e == PROV_OK && ep->auth)
 		e = auth_check(ctx->auth, req_param(&r, "HTTP_AUTHORIZATION"));
@@ -262,7 +262,8 @@ serve_open_db(const struct conf *cfg)
 	struct db	*db;
 
 	if (db_open(&db, cfg->db_path, DB_CREATE) != PROV_OK) {
-		log_msg("cannot open the database %s", cfg->db_path);
+		log_msg("cannot open the database %s: %s", cfg->db_path,
+		    db_errmsg(NULL));
 		return NULL;
 	}
 	return db;

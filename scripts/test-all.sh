@@ -59,8 +59,13 @@ count() {
 # show_failure LOG: what a reader needs to see of a failed stage.
 show_failure() {
 	local log=$1 suite f
-	note "---- last lines of $log"
-	tail -n 60 "$log" >&2
+	if grep -q '^# TOTAL: ' "$log"; then
+		note "---- failing cases in $log"
+		grep -E '^(FAIL|ERROR|XPASS): ' "$log" >&2
+	else
+		note "---- last lines of $log"
+		tail -n 60 "$log" >&2
+	fi
 	# A failed make check names its failing tests; show their logs (for
 	# distcheck they are in the unpacked tree under the build directory).
 	sed -n 's/^\(FAIL\|ERROR\|XPASS\): \([^ ]*\).*/\2/p' "$log" | sort -u |

@@ -17,7 +17,7 @@
 #include "auth.h"
 #include "tap.h"
 
-static char	dir[] = "/tmp/test-auth.XXXXXX";
+static char	dir[200];
 static char	path[256];
 
 /* Writes text to the token file by rename, as the bootstrap rotates it. */
@@ -220,6 +220,8 @@ test_file(void)
 int
 main(void)
 {
+	(void)snprintf(dir, sizeof dir, "%s/test-auth.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;

@@ -23,7 +23,7 @@
 
 #define TOKEN	"0123456789abcdef0123456789abcdef"
 
-static char		 dir[] = "/tmp/test-serve.XXXXXX";
+static char		 dir[200];
 static int		 calls;		/* handler runs */
 static size_t		 seen_body;	/* body length the handler saw */
 static enum prov_err	 answer = PROV_OK;	/* what the handler returns */
@@ -131,6 +131,8 @@ main(void)
 	int		 fd, saved, before, i;
 	FILE		*f;
 
+	(void)snprintf(dir, sizeof dir, "%s/test-serve.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;

@@ -109,6 +109,22 @@ private_data_dir() {
 	assert_equal "$(hs_calls)" "$before"
 }
 
+@test "register: without a token file, or with an empty one, everyone gets 401" {
+	local d auth
+	d=$(private_data_dir)
+	rm "$d/enroll-token"
+	cgi register POST "$(register_body cgi-notoken aa:bb:cc:00:00:08)" \
+	    PROVISIONER_DATA_DIR="$d" HTTP_AUTHORIZATION='Bearer '
+	assert_equal "$CGI_STATUS" 401
+	assert_json_error "$CGI_BODY"
+	: >"$d/enroll-token"
+	for auth in 'Bearer ' 'Bearer' ''; do
+		cgi register POST "$(register_body cgi-notoken aa:bb:cc:00:00:08)" \
+		    PROVISIONER_DATA_DIR="$d" HTTP_AUTHORIZATION="$auth"
+		assert_equal "$CGI_STATUS" 401
+	done
+}
+
 @test "register: a body over 64 KiB is 413, by CONTENT_LENGTH or by reading" {
 	local big="$BATS_TEST_TMPDIR/big"
 	head -c 70000 /dev/zero | tr '\0' 'x' >"$big"

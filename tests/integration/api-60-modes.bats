@@ -110,6 +110,18 @@ hs_in_flight() {
 	[[ ! -e $sock ]]
 }
 
+@test "--listen: a regular file at the path is refused and left alone" {
+	local path="$BATS_TEST_TMPDIR/file.sock"
+	local -a STACK_ENV
+	_stack_env_array
+	echo precious >"$path"
+	run timeout 20 env -i "${STACK_ENV[@]}" "$TOP_BUILDDIR/cgi-bin/health" \
+	    --listen "$path"
+	refute [ "$status" -eq 0 ]
+	refute [ "$status" -eq 124 ]
+	assert_equal "$(cat "$path")" precious
+}
+
 @test "--listen --workers: SIGTERM removes the socket, exit 0" {
 	local sock="$BATS_TEST_TMPDIR/w.sock" rc=0
 	own_program health "$sock" --workers 3

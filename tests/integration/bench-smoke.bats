@@ -39,6 +39,7 @@ setup() {
 	run -0 cat "$BENCH_OUT"
 	assert_line --regexp '^\| \(a\) Caddy respond: proxy ceiling \| [0-9]+ \|'
 	assert_line --regexp '^\| \(b\) Caddy \+ bench/fixed: transport ceiling \| [0-9]+ \|'
+	assert_line --regexp '^\| \(b2\) POST to bench/fixed: ceiling with a body \| [0-9]+ \|'
 	assert_line --regexp '^\| \(c\) GET /health \| [0-9]+ \|'
 	assert_line --regexp '^\| \(d\) POST /register, valid token \| [0-9]+ \|'
 	assert_line --regexp '^\| \(e\) POST /register, wrong token \(401\) \| [0-9]+ \|'

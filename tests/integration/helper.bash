@@ -24,14 +24,24 @@
 #	hs_fault WORD [N] / hs_fault_clear / hs_calls [SUBCOMMAND]
 #	http METHOD PATH [--from ADDR] [curl args...]
 #					sets HTTP_STATUS, HTTP_BODY, HTTP_HEADERS
-#	register HOSTNAME MAC [TOKEN]	POST /register; an empty TOKEN sends
+#	header NAME			a response header of the last http call
+#	register HOSTNAME MAC [TOKEN] [http args...]
+#					POST /register; an empty TOKEN sends
 #					no Authorization header
+#	register_body HOSTNAME MAC	the JSON a client posts
 #	cgi NAME METHOD [BODY|@FILE] [VAR=value...]
 #					run a program once as plain CGI; sets
 #					CGI_RC, CGI_STATUS, CGI_HEADERS,
 #					CGI_BODY, CGI_STDERR
-#	assert_json_error		HTTP_BODY (or the argument) is exactly
+#	cgi_header NAME			a header of the last cgi run
+#	assert_json_error [BODY]	HTTP_BODY (or BODY) is exactly
 #					{"error": "<text>"}
+#	assert_no_secrets FILE...	no token, pre-auth key or body in them
+#	wait_until SECONDS CMD...	poll CMD (status 2 means give up)
+#	lines_exceed FILE N, pid_alive PID, free_port, new_token
+#
+# Call http, register and cgi directly, not through bats' run: they set
+# variables for the test.
 #
 # Exported for the tests: STACK_DIR, STACK_DATA_DIR, STACK_TOKEN,
 # STACK_TOKEN_FILE, STACK_DB, STACK_SOCK_DIR, STACK_LOGS, STACK_HS_CONFIG,

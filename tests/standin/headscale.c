@@ -248,7 +248,7 @@ rpc_failure(const char *code, const char *desc, const char *human)
 }
 
 /* A zerolog console line on stderr, as the CLI logs without colour. */
-static void
+static void __attribute__((format(printf, 2, 3)))
 log_line(const char *level, const char *fmt, ...)
 {
 	char		stamp[32];
@@ -280,7 +280,7 @@ struct table {
 	size_t	  n, cap, cols;
 };
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 cell(struct table *t, const char *fmt, ...)
 {
 	va_list	ap;

@@ -29,7 +29,9 @@ fcgi_health() {
 }
 
 fcgi_up() {
-	fcgi_health "$1" >/dev/null 2>&1
+	# cgi-fcgi exits with errno (2 while the socket does not exist yet),
+	# and wait_until takes 2 as "never": report plain failure instead.
+	fcgi_health "$1" >/dev/null 2>&1 || return 1
 }
 
 # children_are PID N: PID has exactly N child processes.

@@ -35,6 +35,15 @@
 /* The WAL file is cut back to this size after a checkpoint. */
 #define DB_WAL_LIMIT		"4194304"
 
+/*
+ * sqlite's page cache per connection, in KiB. The default (2000 KiB) fills
+ * up whenever /machines streams a large table, although each page is read
+ * once; every other statement touches a handful of pages, and the kernel's
+ * page cache keeps re-reading them cheap. 256 KiB keeps a worker's own
+ * memory small whatever the table size.
+ */
+#define DB_CACHE_KIB		"256"
+
 struct db {
 	sqlite3		*h;
 	struct {
@@ -290,6 +299,7 @@ configure(struct db *db)
 	    sqlite3_file_control(db->h, "main", SQLITE_FCNTL_PERSIST_WAL,
 	    &persist) != SQLITE_OK ||
 	    sqlite3_exec(db->h, "PRAGMA synchronous = NORMAL; "
+	    "PRAGMA cache_size = -" DB_CACHE_KIB "; "
 	    "PRAGMA journal_size_limit = " DB_WAL_LIMIT, NULL, NULL,
 	    NULL) != SQLITE_OK) {
 		db_set_error(db, "configure");

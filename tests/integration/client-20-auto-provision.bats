@@ -56,6 +56,16 @@ setup() {
 	hs_fault_clear
 }
 
+# Whatever a failed test left running in the background is stopped here.
+teardown() {
+	touch "$BATS_TEST_TMPDIR/stop"
+	if [[ -n ${CLIENT_PID:-} ]]; then
+		kill "$CLIENT_PID" 2>/dev/null || true
+		wait "$CLIENT_PID" 2>/dev/null || true
+	fi
+	wait 2>/dev/null || true
+}
+
 # iface NAME MAC [TYPE [virtual]]: a network interface in the fake sysfs,
 # laid out as the kernel does: class/net/NAME links to the device.
 iface() {
@@ -93,7 +103,9 @@ client() {
 client_bg() {
 	CLIENT_LOG="$BATS_TEST_TMPDIR/client.log"
 	client_cmd "$@"
-	setsid "${CLIENT_CMD[@]}" </dev/null >"$CLIENT_LOG" 2>&1 3>&- &
+	# Created here, so a test can wait for lines in it at once.
+	: >"$CLIENT_LOG"
+	setsid "${CLIENT_CMD[@]}" </dev/null >>"$CLIENT_LOG" 2>&1 3>&- &
 	CLIENT_PID=$!
 }
 

@@ -14,7 +14,9 @@ bats_load_library bats-assert
 
 setup_file() {
 	: "${TOP_SRCDIR:?}"
-	export MAN_SRC="$TOP_SRCDIR/docs/man"
+	export MAN_SRC
+	# Resolved, to compare with the paths man prints.
+	MAN_SRC=$(realpath "$TOP_SRCDIR/docs/man")
 	export MAN_TREE="$BATS_FILE_TMPDIR/man"
 	mkdir -p "$MAN_TREE/man1" "$MAN_TREE/man8"
 	local page

@@ -59,6 +59,9 @@ setup() {
 # Whatever a failed test left running in the background is stopped here.
 teardown() {
 	touch "$BATS_TEST_TMPDIR/stop"
+	if [[ -n ${ODD_PID:-} ]]; then
+		pid_stop "$ODD_PID"
+	fi
 	if [[ -n ${CLIENT_PID:-} ]]; then
 		kill "$CLIENT_PID" 2>/dev/null || true
 		wait "$CLIENT_PID" 2>/dev/null || true
@@ -356,4 +359,46 @@ sample_cmdlines() {
 	client SOVRAN_MAX_ATTEMPTS=many
 	assert_failure 1
 	run -0 grep -c 'SOVRAN_MAX_ATTEMPTS must be' "$CLIENT_LOG"
+}
+
+# odd_server ARGS...: a real Caddy on a free loopback port answering every
+# request the same way (caddy respond ARGS), standing where the API should
+# be: the provisioning programs cannot be made to answer like this.
+odd_server() {
+	local port
+	port=$(free_port)
+	setsid env -i PATH=/usr/bin:/bin HOME="$BATS_TEST_TMPDIR" \
+	    XDG_DATA_HOME="$BATS_TEST_TMPDIR/caddy" \
+	    XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/caddy" \
+	    "$CADDY" respond --listen "127.0.0.1:$port" "$@" \
+	    </dev/null >"$BATS_TEST_TMPDIR/odd.log" 2>&1 3>&- &
+	ODD_PID=$!
+	wait_until "$STACK_WAIT" curl -s -o /dev/null "http://127.0.0.1:$port/"
+	printf 'http://127.0.0.1:%s\n' "$port" >"$CONF/provisioner-url"
+}
+
+@test "a redirect is not followed: exit 4" {
+	odd_server --status 302 --header "Location: $STACK_URL/register"
+	client
+	assert_failure 4
+	run -0 grep -c 'answered HTTP 302; redirects are not followed' "$CLIENT_LOG"
+	refute_up
+}
+
+@test "a 200 without a usable key or login server: exit 4, nothing left" {
+	local body
+	for body in '' 'not json' '[]' '{"login_server": "https://hs.test"}' \
+	    '{"headscale_key": "two words", "login_server": "https://hs.test"}' \
+	    '{"headscale_key": 12345, "login_server": "https://hs.test"}' \
+	    '{"headscale_key": "hskey-auth-x", "login_server": "ftp://hs.test"}' \
+	    '{"headscale_key": "hskey-auth-x"}'; do
+		odd_server --status 200 --body "$body"
+		client
+		assert_failure 4
+		refute_up
+		run -0 find "$CLIENT_TMP" -mindepth 1
+		assert_output ''
+		pid_stop "$ODD_PID"
+		ODD_PID=
+	done
 }

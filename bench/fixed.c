@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "bounds.h"
 
 /* The whole response, built once: the loop below only copies bytes. */
 static char	answer[256];

@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "err.h"
-#include "limits.h"
+#include "bounds.h"
 
 /* What the token file held at the last look. */
 enum auth_state {

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stddef.h>
 
-#include "limits.h"
+#include "bounds.h"
 
 struct conf {
 	char		 data_dir[PATH_MAX];	/* PROVISIONER_DATA_DIR */

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "limits.h"
+#include "bounds.h"
 
 struct db;
 

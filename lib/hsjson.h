@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "limits.h"
+#include "bounds.h"
 
 /* A freshly created pre-auth key. The key is a secret: wipe it after use. */
 struct hs_key {

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "bounds.h"
 #include "log.h"
 
 static const char	*log_prog = "sovran-provisioner";

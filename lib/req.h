@@ -19,7 +19,7 @@
 #include "conf.h"
 #include "db.h"
 #include "err.h"
-#include "limits.h"
+#include "bounds.h"
 #include "validate.h"
 
 /* Request methods, as bits so an endpoint can allow several. */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "limits.h"
+#include "bounds.h"
 #include "validate.h"
 
 static int

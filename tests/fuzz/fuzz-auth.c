@@ -19,7 +19,7 @@
 
 #include "auth.h"
 #include "err.h"
-#include "limits.h"
+#include "bounds.h"
 #include "fuzz.h"
 
 static struct auth	 fuzz_auth;

@@ -16,7 +16,7 @@
 
 #include "err.h"
 #include "hsjson.h"
-#include "limits.h"
+#include "bounds.h"
 #include "fuzz.h"
 
 int

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "err.h"
-#include "limits.h"
+#include "bounds.h"
 #include "req.h"
 #include "validate.h"
 #include "fuzz.h"

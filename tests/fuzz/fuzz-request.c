@@ -26,7 +26,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "err.h"
-#include "limits.h"
+#include "bounds.h"
 #include "req.h"
 #include "resp.h"
 #include "fuzz.h"

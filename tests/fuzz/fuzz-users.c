@@ -15,7 +15,7 @@
 
 #include "err.h"
 #include "hsjson.h"
-#include "limits.h"
+#include "bounds.h"
 #include "fuzz.h"
 
 static void

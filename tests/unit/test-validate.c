@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "limits.h"
+#include "bounds.h"
 #include "tap.h"
 #include "validate.h"
 

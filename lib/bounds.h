@@ -1,23 +1,12 @@
 /*
- * limits.h: every bound the programs enforce, named once.
+ * bounds.h: every bound the programs enforce, named once.
  *
  * Caddy caps request bodies too, but that is defence in depth: each limit
  * here is enforced in C so the programs are safe behind any front end and
  * when run as plain CGI.
  */
-#ifndef PROV_LIMITS_H
-#define PROV_LIMITS_H
-
-/*
- * gcc's own <limits.h> reaches the C library's with #include_next, and
- * that search can pass through the -iquote directories and land here,
- * leaving PATH_MAX and friends undefined. Passing the search on keeps the
- * system header whole whichever way this file was reached. (clang's
- * <limits.h> does not take that path, and warns about this line.)
- */
-#if defined(__GNUC__) && !defined(__clang__)
-#include_next <limits.h>
-#endif
+#ifndef PROV_BOUNDS_H
+#define PROV_BOUNDS_H
 
 /* Largest request body accepted; a registration is two short strings. */
 #define PROV_MAX_BODY		(64 * 1024)
@@ -55,4 +44,4 @@
 /* Workers one program may pre-fork with --workers. */
 #define PROV_MAX_WORKERS	64
 
-#endif /* PROV_LIMITS_H */
+#endif /* PROV_BOUNDS_H */

@@ -249,6 +249,24 @@ sample_cmdlines() {
 	refute_line --partial '//register'
 }
 
+@test "plain http is refused except to this machine itself" {
+	local before url
+	before=$(register_lines)
+	for url in http://prov.example.test http://127.0.0.1.example.test \
+	    "http://localhost:$STACK_PORT@prov.example.test" \
+	    "$STACK_URL?x=1"; do
+		printf '%s\n' "$url" >"$CONF/provisioner-url"
+		client
+		assert_failure 1
+	done
+	assert_equal "$(register_lines)" "$before"
+	refute_up
+	printf 'http://localhost:%s\n' "$STACK_PORT" >"$CONF/provisioner-url"
+	client
+	assert_success
+	assert_equal "$(register_lines)" $((before + 1))
+}
+
 @test "a wrong token fails at once: exit 2, one request, no tailscale" {
 	local before
 	before=$(register_lines)

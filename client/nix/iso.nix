@@ -80,8 +80,8 @@ in
 
     system.activationScripts.sovranEnrollToken = lib.stringAfter [ "etc" ] ''
       if [ -s ${lib.escapeShellArg cfg.enrollTokenFile} ]; then
-        ${pkgs.coreutils}/bin/install -D -m 0600 -o root -g root \
-          ${lib.escapeShellArg cfg.enrollTokenFile} /etc/sovran/enroll-token
+        (umask 077 && ${pkgs.coreutils}/bin/install -D -m 0600 -o root -g root \
+          ${lib.escapeShellArg cfg.enrollTokenFile} /etc/sovran/enroll-token)
       fi
     '';
 

@@ -13,7 +13,7 @@ runCommand "sovran-provisioner-client" { } ''
     install -D -m 0644 ${../.}/$script.service.in \
       $out/lib/systemd/system/$script.service
     substituteInPlace $out/lib/systemd/system/$script.service \
-      --replace '@sbindir@' "$out/bin"
+      --replace-fail '@sbindir@' "$out/bin"
   done
   patchShebangs $out/bin
 ''

@@ -11,6 +11,56 @@ setup() {
 	CLIENT="$TOP_SRCDIR/client"
 }
 
+# nix_eval ARGS...: nix-instantiate --eval without a store to write to;
+# the JSON result is $output.
+nix_eval() {
+	command -v nix-instantiate >/dev/null || skip "nix-instantiate not installed"
+	NIX_CONFIG='build-users-group =' run -0 nix-instantiate --readonly-mode \
+	    --eval --strict --json "$@"
+}
+
+# snippet FILE SET: evaluates client/nix/FILE with the option values SET
+# (a Nix attribute set) against a stub of the few nixpkgs functions the
+# snippets call, and placeholder store paths for packages. $output is
+# the snippet's config as JSON.
+snippet() {
+	cat >"$BATS_TEST_TMPDIR/eval.nix" <<-'EOF'
+		{ module, set }:
+		let
+		  lib = {
+		    mkOption = o: o;
+		    mkEnableOption = what: { default = false; };
+		    types = {
+		      str = "str";
+		      nullOr = t: t;
+		      strMatching = re: { inherit re; };
+		    };
+		    mkIf = cond: value: if cond then value else { };
+		    hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
+		    escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+		    stringAfter = deps: text: { inherit deps text; };
+		  };
+		  store = name: "/nix/store/00000000000000000000000000000000-${name}";
+		  pkgs = {
+		    callPackage = path: args: store "sovran-provisioner-client";
+		    coreutils = store "coreutils";
+		    curl = store "curl";
+		    jq = store "jq";
+		    gnused = store "gnused";
+		  };
+		  opts = (import module { config = { }; inherit lib pkgs; }).options.sovran;
+		  group = builtins.head (builtins.attrNames opts);
+		  config = {
+		    sovran.${group} = builtins.mapAttrs (n: o: o.default or null) opts.${group} // set;
+		    services.tailscale.package = store "tailscale";
+		  };
+		in
+		(import module { inherit config lib pkgs; }).config
+	EOF
+	nix_eval "$BATS_TEST_TMPDIR/eval.nix" --arg module "$CLIENT/nix/$1" \
+	    --arg set "$2"
+}
+
 @test "the scripts are POSIX sh and shellcheck-clean" {
 	local script
 	for script in sovran-auto-provision deploy-tailscale-connect; do
@@ -70,4 +120,66 @@ setup() {
 		NIX_CONFIG='build-users-group =' \
 		    run -0 nix-instantiate --parse "$CLIENT/nix/$f.nix"
 	done
+}
+
+@test "iso.nix: the token is copied at boot from outside the store, 0600" {
+	snippet iso.nix '{ enable = true; provisionerUrl = "https://prov.example.net"; }'
+	jq -e '.assertions | all(.assertion)' <<<"$output"
+	jq -e '.services.tailscale.enable' <<<"$output"
+	assert_equal "$(jq -r '.environment.etc["sovran/provisioner-url"].text' \
+	    <<<"$output")" https://prov.example.net
+	# Never an /etc entry (that would be a store path), only the copy.
+	jq -e '.environment.etc | has("sovran/enroll-token") | not' <<<"$output"
+	run -0 jq -r '.system.activationScripts.sovranEnrollToken.text' \
+	    <<<"$output"
+	assert_output --partial "-m 0600 -o root -g root"
+	assert_output --partial "'/iso/sovran/enroll-token' /etc/sovran/enroll-token"
+	snippet iso.nix '{ enable = true; enrollTokenFile = "/nix/store/x-token"; }'
+	jq -e '.assertions | any(.assertion | not)' <<<"$output"
+}
+
+@test "the snippets' units get every tool the scripts run" {
+	local tools
+	snippet iso.nix '{ enable = true; }'
+	tools=$(jq -r '.systemd.services["sovran-auto-provision"].path[]' \
+	    <<<"$output" | sed 's/.*-//' | sort | tr '\n' ' ')
+	assert_equal "$tools" "coreutils curl gnused jq tailscale "
+	snippet installed.nix '{ enable = true; headscaleServer = "https://hs.example.net"; }'
+	tools=$(jq -r '.systemd.services["deploy-tailscale-connect"].path[]' \
+	    <<<"$output" | sed 's/.*-//' | sort | tr '\n' ' ')
+	assert_equal "$tools" "coreutils gnused jq tailscale "
+	assert_equal "$(jq -r '.environment.etc["sovran/headscale-server"].text' \
+	    <<<"$output")" https://hs.example.net
+}
+
+@test "package.nix installs both scripts and units that name them" {
+	local out="$BATS_TEST_TMPDIR/out" script
+	nix_eval -E "import $CLIENT/nix/package.nix {
+	    runCommand = name: env: script: script; }"
+	# The build script, run with this tree where the store copy would be.
+	jq -r . <<<"$output" | sed "s|/nix/store/[a-z0-9]*-client|$CLIENT|g" \
+	    >"$BATS_TEST_TMPDIR/build.sh"
+	(
+		set -e
+		export out
+		# shellcheck disable=SC2317 # called by the sourced build script
+		substituteInPlace() {
+			[[ $2 == --replace-fail ]]
+			grep -qF "$3" "$1"
+			sed -i "s|$3|$4|g" "$1"
+		}
+		# shellcheck disable=SC2317
+		patchShebangs() { :; }
+		# shellcheck source=/dev/null
+		. "$BATS_TEST_TMPDIR/build.sh"
+	)
+	for script in sovran-auto-provision deploy-tailscale-connect; do
+		[[ -x $out/bin/$script ]] || fail "$script not installed"
+		run -0 grep -x "ExecStart=$out/bin/$script" \
+		    "$out/lib/systemd/system/$script.service"
+	done
+	command -v systemd-analyze >/dev/null || return 0
+	run systemd-analyze verify --man=no "$out"/lib/systemd/system/*.service
+	assert_success
+	assert_output ''
 }

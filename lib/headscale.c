@@ -529,6 +529,11 @@ hs_forget_user(void)
 }
 
 /*
+ * Keys are ephemeral: a live ISO keeps its tailscale state in memory, so
+ * every boot is a new node, and headscale removes an ephemeral node once
+ * it has been offline for ephemeral_node_inactivity_timeout instead of
+ * leaving one stale entry per boot.
+ *
  * stderr is discarded, so a failed create cannot tell "user gone" from
  * any other failure. Dropping the cached user id on every PROV_UPSTREAM
  * costs one extra "users list" on the next request and heals the case
@@ -541,7 +546,7 @@ hs_create_key(const struct conf *cfg, uint64_t user_id, struct hs_key *k,
 	char		 idbuf[24];
 	const char *const argv[] = {
 		cfg->headscale_bin, "preauthkeys", "create", "-u", idbuf,
-		"-e", cfg->key_expiry, "-o", "json", NULL
+		"-e", cfg->key_expiry, "--ephemeral", "-o", "json", NULL
 	};
 	char		*out;
 	size_t		 len;

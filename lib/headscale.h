@@ -41,7 +41,7 @@ void		hs_forget_user(void);
 
 /*
  * Creates a one-use key for user id expiring after cfg->key_expiry:
- * "preauthkeys create -u <id> -e <expiry> -o json". PROV_OK with *k filled,
+ * "preauthkeys create -u <id> -e <expiry> --ephemeral -o json". PROV_OK with *k filled,
  * or as hs_run().
  */
 enum prov_err	hs_create_key(const struct conf *cfg, uint64_t user_id,

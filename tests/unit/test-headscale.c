@@ -407,8 +407,8 @@ test_commands(void)
 	ok(rc == PROV_OK && k.id == 7 && k.expires_at == 1770326400 &&
 	    strlen(k.key) == 88, "hs_create_key returns the key");
 	ok(slurp("calls", buf, sizeof(buf)) > 0 && strstr(buf,
-	    "\npreauthkeys create -u 42 -e 1h -o json\n") != NULL,
-	    "argv: preauthkeys create -u 42 -e 1h -o json");
+	    "\npreauthkeys create -u 42 -e 1h --ephemeral -o json\n") != NULL,
+	    "argv: preauthkeys create -u 42 -e 1h --ephemeral -o json");
 	ok(hs_user_id(&cfg, &id, why, sizeof(why)) == PROV_OK &&
 	    lines("calls") == 3, "a good create keeps the cached user");
 

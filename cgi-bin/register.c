@@ -6,8 +6,8 @@
  * client's rate limit, checked the token and read the body. Here: the body
  * is validated, a key is minted for the configured headscale user, the
  * registration is recorded (never the key), and the key is returned once.
- * If the record cannot be written the key is not handed out, so every key
- * given to a client is accounted for.
+ * If the record cannot be written the key is not handed out but expired
+ * at once, so every usable key given out is accounted for.
  */
 #include "config.h"
 
@@ -86,8 +86,12 @@ register_machine(struct req *r)
 	m.key_id = key.id;
 	m.key_expires_at = key.expires_at;
 	if (db_machine_add(r->db, &m) != PROV_OK) {
-		req_why(r, "key %llu not recorded, so not returned: %s",
-		    (unsigned long long)key.id, db_errmsg(r->db));
+		char	why[PROV_MAX_REASON] = "";
+
+		req_why(r, "key %llu not recorded, so not returned (%s): %s",
+		    (unsigned long long)key.id,
+		    hs_expire_key(r->cfg, key.id, why, sizeof why) == PROV_OK ?
+		    "expired" : "expiring it failed", db_errmsg(r->db));
 		e = PROV_UNAVAIL;
 		goto out;
 	}

@@ -566,6 +566,25 @@ hs_create_key(const struct conf *cfg, uint64_t user_id, struct hs_key *k,
 	return rc;
 }
 
+enum prov_err
+hs_expire_key(const struct conf *cfg, uint64_t key_id, char *why,
+    size_t whylen)
+{
+	char		 idbuf[24];
+	const char *const argv[] = {
+		cfg->headscale_bin, "preauthkeys", "expire", "--id", idbuf,
+		"-o", "json", NULL
+	};
+	char		*out;
+	size_t		 len;
+	enum prov_err	 rc;
+
+	(void)snprintf(idbuf, sizeof(idbuf), "%" PRIu64, key_id);
+	if ((rc = hs_run(cfg, argv, &out, &len, why, whylen)) == PROV_OK)
+		free_output(out, len);
+	return rc;
+}
+
 /*
  * A name we are willing to put on headscale's command line: 1..63
  * printable ASCII bytes without spaces, not starting with '-' (which the

@@ -41,11 +41,19 @@ void		hs_forget_user(void);
 
 /*
  * Creates a one-use key for user id expiring after cfg->key_expiry:
- * "preauthkeys create -u <id> -e <expiry> --ephemeral -o json". PROV_OK with *k filled,
- * or as hs_run().
+ * "preauthkeys create -u <id> -e <expiry> --ephemeral -o json". PROV_OK
+ * with *k filled, or as hs_run().
  */
 enum prov_err	hs_create_key(const struct conf *cfg, uint64_t user_id,
 		    struct hs_key *k, char *why, size_t whylen);
+
+/*
+ * Expires the key with the given id at once: "preauthkeys expire --id <id>
+ * -o json". For a key that was minted but could not be accounted for.
+ * PROV_OK, or as hs_run().
+ */
+enum prov_err	hs_expire_key(const struct conf *cfg, uint64_t key_id,
+		    char *why, size_t whylen);
 
 /*
  * For the bootstrap: makes sure the user called name exists, running

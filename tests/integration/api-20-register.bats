@@ -248,6 +248,27 @@ headscale_fails() {
 	wait_until 10 eval '! hs_leftovers'
 }
 
+@test "a key that cannot be recorded is expired, not returned" {
+	local before id
+	before=$(machine_count)
+	# The insert itself fails, after headscale has minted the key.
+	sqlite3 "$STACK_DB" "CREATE TRIGGER refuse BEFORE INSERT ON machines
+	    BEGIN SELECT RAISE(ABORT, 'refused by test'); END;"
+	register lost-1 aa:bb:cc:0d:ee:0c
+	sqlite3 "$STACK_DB" 'DROP TRIGGER refuse'
+	assert_equal "$HTTP_STATUS" 503
+	assert_json_error
+	refute_regex "$HTTP_BODY" hskey
+	assert_equal "$(machine_count)" "$before"
+	# The newest key is the one just minted, and it no longer works.
+	id=$(HEADSCALE_CONFIG="$STACK_HS_CONFIG" "$HS_STANDIN" preauthkeys list -o json |
+	    jq 'max_by(.id).id')
+	HEADSCALE_CONFIG="$STACK_HS_CONFIG" "$HS_STANDIN" preauthkeys list -o json |
+	    jq -e --argjson id "$id" --argjson now "$(date +%s)" '
+		map(select(.id == $id))[0].expiration.seconds <= $now'
+	assert_equal "$(hs_calls expire)" 1
+}
+
 @test "each request is one log line; no token, key or body in any log" {
 	local log="$STACK_LOGS/register.log" before
 	before=$(wc -l <"$log")

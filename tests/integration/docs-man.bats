@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # docs-man.bats: the manual pages are clean mdoc, installed, and cover every
-# program the build installs.
+# program the build installs and every environment variable the code reads
+# (and no variable it does not).
 #
 # Lint level: every mandoc message of level STYLE or above fails the test,
 # with one exception: "referenced manual not found" for pages no Debian
@@ -132,5 +133,25 @@ installed_programs() {
 		grep -rqw --include='*.[ch]' --include='sovran-*' \
 		    --include='deploy-*' --exclude='*.in' -- "$var" "${code[@]}" ||
 		    fail "$var is documented but read nowhere"
+	done
+}
+
+@test "every environment variable the code reads is documented" {
+	local var
+	local -a vars
+	mapfile -t vars < <(
+		{
+			grep -rhoE '(getenv|env_or)\("[A-Z][A-Z0-9_]+"' \
+			    "$TOP_SRCDIR"/lib "$TOP_SRCDIR"/cgi-bin \
+			    "$TOP_SRCDIR"/bootstrap
+			# conf.c names its variables in a table.
+			grep -hoE '"[A-Z][A-Z0-9]*_[A-Z0-9_]+"' "$TOP_SRCDIR"/lib/conf.c
+			grep -hoE '\bSOVRAN_[A-Z0-9_]+' "$TOP_SRCDIR"/client/sovran-auto-provision \
+			    "$TOP_SRCDIR"/client/deploy-tailscale-connect
+		} | grep -oE '[A-Z][A-Z0-9_]+' | grep -vxE 'getenv|env_or' | sort -u)
+	((${#vars[@]} >= 15)) || fail "only ${#vars[@]} variables found in the code"
+	for var in "${vars[@]}"; do
+		grep -qE "^\.(It )?Ev $var( |$)" "${PAGES[@]}" ||
+		    fail "$var is read by the code but no page documents it"
 	done
 }

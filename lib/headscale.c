@@ -300,6 +300,7 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	size_t		 i;
 	pid_t		 pid;
 	enum prov_err	 rc;
+	struct timespec	 nap;
 
 	*out = NULL;
 	*outlen = 0;
@@ -413,8 +414,12 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	/*
 	 * Output closed; the child may still be on its way out (or may have
 	 * closed its output and carried on). Wait for it within the same
-	 * deadline; polling for its exit is cheap and rarely loops.
+	 * deadline. A child closes its pipes a moment before it can be
+	 * reaped, so the naps start short and double up to 10 ms: a flat
+	 * 10 ms nap made about a third of all registrations 10 ms slower.
 	 */
+	nap.tv_sec = 0;
+	nap.tv_nsec = 50 * 1000;
 	while (rc == PROV_OK) {
 		r = waitpid(pid, &status, WNOHANG);
 		if (r == pid)
@@ -425,8 +430,11 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 			rc = PROV_SYSTEM;
 		} else if (now_ms() >= deadline)
 			rc = PROV_TIMEOUT;
-		else
-			(void)poll(NULL, 0, 10);
+		else {
+			(void)nanosleep(&nap, NULL);
+			if ((nap.tv_nsec *= 2) > 10 * 1000 * 1000)
+				nap.tv_nsec = 10 * 1000 * 1000;
+		}
 	}
 	if (rc != PROV_OK) {
 		kill_and_reap(pid);

@@ -19,6 +19,7 @@ set yrange [0:*]
 plot datafile using 1:2 with linespoints lw 2 pt 7 title "/register"
 
 set title "GET /machines (whole list)"
+set key center right
 set ylabel "requests/s (median)"
 set y2label "MB/s"
 set y2tics

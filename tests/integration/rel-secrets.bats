@@ -1,0 +1,178 @@
+#!/usr/bin/env bats
+#
+# rel-secrets.bats: where the enrollment token and the issued keys go, and
+# where they never go. Not into any log (the programs' stderr, Caddy's
+# access and error logs), whatever the request and however it ends; not
+# onto any process's command line, nor into the programs' or headscale's
+# environment, while a registration is in flight (sampled from /proc all
+# along a slow one); not into the database, as text or as bytes in its
+# files. And the token file the bootstrap writes is 0600 whatever the
+# umask it runs under.
+#
+# The test client itself keeps the token off its command line too (curl
+# reads the header from a file), so that any hit is the service's.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+setup_file() {
+	stack_start --workers 2
+	export KEYS="$BATS_FILE_TMPDIR/keys"
+	export TOKEN_PATTERN="$BATS_FILE_TMPDIR/token-pattern"
+	export AUTH_HEADER="$BATS_FILE_TMPDIR/auth-header"
+	: >"$KEYS"
+	(
+		umask 077
+		printf '%s\n' "$STACK_TOKEN" >"$TOKEN_PATTERN"
+		printf 'Authorization: Bearer %s\n' "$STACK_TOKEN" >"$AUTH_HEADER"
+	)
+}
+
+teardown_file() {
+	stack_stop
+}
+
+teardown() {
+	hs_fault_clear
+}
+
+# enroll HOSTNAME MAC: POST /register with the token from a file; sets
+# HTTP_STATUS and HTTP_BODY, and keeps any key returned in $KEYS.
+enroll() {
+	http POST /register -H "@$AUTH_HEADER" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary "$(register_body "$1" "$2")"
+	if [[ $HTTP_STATUS == 200 ]]; then
+		jq -r .headscale_key <<<"$HTTP_BODY" >>"$KEYS"
+	fi
+}
+
+# secrets_in FILE...: prints the lines of the files holding the token, a
+# key handed out in this suite, or anything shaped like a 0.28 key.
+# Patterns are read from files, so they are on no command line either.
+secrets_in() {
+	local patterns="$BATS_TEST_TMPDIR/patterns"
+	cat "$TOKEN_PATTERN" "$KEYS" >"$patterns"
+	# The secret half of each key on its own, too.
+	sed -n 's/^hskey-auth-.\{12\}-//p' "$KEYS" >>"$patterns"
+	grep -a -H -F -f "$patterns" "$@" || true
+	grep -a -H -E 'hskey-auth-[A-Za-z0-9_-]{12}-[A-Za-z0-9_-]{64}' "$@" ||
+	    true
+}
+
+@test "registrations however they end leave the token and keys out of every log" {
+	local i
+	for i in 1 2 3; do
+		enroll secret-$i aa:bb:cc:00:90:0$i
+		assert_equal "$HTTP_STATUS" 200
+		assert_equal "$(header Cache-Control)" no-store
+	done
+	assert_equal "$(wc -l <"$KEYS")" 3
+	# Refused, malformed and failed ones, with the token on the wire.
+	register secret-x aa:bb:cc:00:90:10 "${STACK_TOKEN}x"
+	assert_equal "$HTTP_STATUS" 401
+	# A key sent back as a hostname: refused, and not logged either.
+	printf '{"hostname":"%s"}' "$(head -n 1 "$KEYS")" >"$BATS_TEST_TMPDIR/body"
+	http POST /register -H "@$AUTH_HEADER" \
+	    --data-binary "@$BATS_TEST_TMPDIR/body"
+	assert_equal "$HTTP_STATUS" 400
+	hs_fault garbage
+	enroll secret-g aa:bb:cc:00:90:11
+	assert_equal "$HTTP_STATUS" 502
+	hs_fault_clear
+	http GET /machines -H "@$AUTH_HEADER"
+	assert_equal "$HTTP_STATUS" 200
+	# Each line is in the logs by the time the next request is answered;
+	# this one makes sure of the last.
+	http GET /health
+	wait_until 10 grep -q '^machines ' "$STACK_LOGS/machines.log"
+
+	run -0 secrets_in "$STACK_LOGS"/*.log
+	assert_output ''
+	# The check finds what it looks for: each key, and the token.
+	run -0 secrets_in "$KEYS" "$TOKEN_PATTERN"
+	assert_equal "${#lines[@]}" 7
+	# The logs are not empty by accident.
+	[[ -s $STACK_LOGS/access.log && -s $STACK_LOGS/register.log ]]
+}
+
+# sample_procs STOP OUT: until STOP exists, appends every process's command
+# line to OUT, and the environment of every process run from the build
+# tree (the programs and the stand-in) to OUT.env; the rounds done go to
+# OUT.rounds. Builtins only, so sampling starts no process of its own.
+sample_procs() {
+	local stop=$1 out=$2 p rounds=0
+	local -a words
+	while [[ ! -e $stop ]]; do
+		for p in /proc/[0-9]*; do
+			mapfile -d '' -t words 2>/dev/null <"$p/cmdline" || continue
+			((${#words[@]} > 0)) || continue
+			printf '%s\n' "${words[*]}" >>"$out"
+			if [[ ${words[0]} == "$TOP_BUILDDIR"/* ]]; then
+				mapfile -d '' -t words 2>/dev/null \
+				    <"$p/environ" || continue
+				printf '%s\n' "${words[@]}" >>"$out.env"
+			fi
+		done
+		rounds=$((rounds + 1))
+	done
+	echo "$rounds" >"$out.rounds"
+}
+
+@test "a slow registration: no secret on any command line or in the programs' environment" {
+	local stop="$BATS_TEST_TMPDIR/stop" out="$BATS_TEST_TMPDIR/procs" sampler
+	# Minting the key takes 3 s: the sampler sees headscale at work.
+	echo 'slow 3' >"$STACK_HS_STATE/fault.preauthkeys"
+	sample_procs "$stop" "$out" 3>&- &
+	sampler=$!
+	enroll slow-1 aa:bb:cc:00:90:20
+	touch "$stop"
+	wait "$sampler"
+	assert_equal "$HTTP_STATUS" 200
+	echo "rounds: $(cat "$out.rounds"), lines: $(wc -l <"$out")"
+
+	# The sampler caught headscale minting this key, and the programs.
+	grep -q -- 'preauthkeys create' "$out"
+	grep -q -- "$TOP_BUILDDIR/cgi-bin/register" "$out"
+	grep -q -- 'HEADSCALE_CONFIG=' "$out.env"
+	run -0 secrets_in "$out" "$out.env"
+	assert_output ''
+}
+
+@test "the database holds no key, as text or as bytes in its files" {
+	local f
+	enroll db-1 aa:bb:cc:00:90:30
+	assert_equal "$HTTP_STATUS" 200
+	sqlite3 "$STACK_DB" .dump >"$BATS_TEST_TMPDIR/dump"
+	# The dump is the real thing: it holds the registrations.
+	grep -q db-1 "$BATS_TEST_TMPDIR/dump"
+	run -0 secrets_in "$BATS_TEST_TMPDIR/dump"
+	assert_output ''
+	for f in "$STACK_DB" "$STACK_DB-wal" "$STACK_DB-shm"; do
+		[[ -e $f ]] || continue
+		run -0 secrets_in "$f"
+		assert_output ''
+	done
+}
+
+@test "the bootstrap writes the token file 0600 even under umask 000" {
+	local dir="$BATS_TEST_TMPDIR/boot" owner=nobody said
+	mkdir -p "$dir/headscale"
+	printf 'server_url: %s\n' "$HEADSCALE_TEST_URL" >"$dir/headscale/config.yaml"
+	if [[ $(id -u) -ne 0 ]]; then
+		owner=$(id -un)
+	fi
+	run -0 sh -c 'umask 000 && exec "$@"' sh env -i \
+	    PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	    PROVISIONER_DATA_DIR="$dir/data" HEADSCALE_BIN="$HS_STANDIN" \
+	    HEADSCALE_CONFIG="$dir/headscale/config.yaml" \
+	    PROVISIONER_USER="$owner" BOOTSTRAP_WAIT=10 HEADSCALE_TIMEOUT=5 \
+	    "$TOP_BUILDDIR/bootstrap/sovran-provisioner-bootstrap"
+	said=$output
+	run -0 stat -c '%a' "$dir/data/enroll-token" "$dir/data/provisioner.db"
+	assert_output $'600\n600'
+	# The token is in the file and nowhere in what the bootstrap said.
+	run -0 cat "$dir/data/enroll-token"
+	assert_output --regexp '^[0-9a-f]{64}$'
+	[[ $said != *"$output"* ]]
+}

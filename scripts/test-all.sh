@@ -6,7 +6,9 @@
 #
 # Installs the dependencies, builds out of tree in ./build with
 # --enable-werror, runs `make check` (every layer; a failing suite does not
-# stop the others) and `make distcheck`, then prints one summary line,
+# stop the others) and `make distcheck`, the suite again under ASan+UBSan,
+# valgrind and a fuzzing smoke (docs/reliability.md), then prints one
+# summary line,
 #
 #	N passed, N failed
 #
@@ -154,6 +156,45 @@ prep build make -C "$builddir" -j"$jobs"
 # The test layers.
 stage check make -C "$builddir" -j"$jobs" check
 stage --once distcheck make -C "$builddir" -j"$jobs" distcheck
+
+# The whole suite again on an ASan+UBSan build (build/asan). Reports go to
+# files, so one from a program a test only talks to counts too; any
+# report fails the stage.
+sanitizers() (
+	dir="$builddir/asan" reports="$logdir/sanitizer-reports" rc=0
+	rm -rf "$reports" && mkdir -p "$dir" "$reports" && cd "$dir" || exit 1
+	if [[ ! -f Makefile ]]; then
+		"$top/configure" --enable-werror --enable-asan --enable-ubsan ||
+			exit 1
+	fi
+	export ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan"
+	export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan"
+	make -j"$jobs" check || rc=$?
+	if compgen -G "$reports/*" >/dev/null; then
+		cat "$reports"/*
+		rc=1
+	fi
+	exit "$rc"
+)
+stage asan-ubsan sanitizers
+
+# Unit tests, corpus replays and 500 FastCGI requests per program under
+# valgrind memcheck (docs/reliability.md).
+stage valgrind make -C "$builddir" -j"$jobs" check-valgrind
+
+# Every libFuzzer target for 20 s, built with clang in build/fuzz.
+fuzz_smoke() (
+	dir="$builddir/fuzz"
+	mkdir -p "$dir" && cd "$dir" || exit 1
+	if [[ ! -f Makefile ]]; then
+		CC=clang "$top/configure" --enable-werror --enable-fuzzing ||
+			exit 1
+	fi
+	make -j"$jobs" fuzz-targets &&
+		FUZZ_BUILD_DIR="$dir" FUZZ_RUN_DIR="$logdir/fuzz" \
+			"$top/tests/fuzz/run.sh" 20
+)
+stage --once fuzz fuzz_smoke
 
 note "==> done in $((SECONDS - started))s"
 echo "$passed passed, $failed failed"

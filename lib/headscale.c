@@ -15,6 +15,9 @@
 
 #include <sys/types.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,7 +157,7 @@ kill_and_reap(pid_t pid)
  */
 static void __attribute__((noreturn))
 child(const char *path, char *const argv[], char *const envp[], int devnull,
-    int outfd, int errfd, int reportfd)
+    int outfd, int errfd, int reportfd, pid_t parent)
 {
 	struct sigaction	sa;
 	sigset_t		none;
@@ -172,6 +175,20 @@ child(const char *path, char *const argv[], char *const envp[], int devnull,
 		(void)sigaction(sig, &sa, NULL);
 	(void)sigemptyset(&none);
 
+#ifdef __linux__
+	/*
+	 * It dies with the process that asked for it: a worker killed
+	 * outright must not leave the CLI behind, hanging on or minting a
+	 * key that nobody records, returns or expires. (The setting survives
+	 * execve; a parent gone already is caught by the check.)
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		goto fail;
+	if (getppid() != parent)
+		_exit(127);
+#else
+	(void)parent;
+#endif
 	/* Its own group, so a timeout can kill it and its children. */
 	if (setpgid(0, 0) == -1 ||
 	    sigprocmask(SIG_SETMASK, &none, NULL) == -1 ||
@@ -298,7 +315,7 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	sigset_t	 all, old;
 	int64_t		 deadline, left;
 	size_t		 i;
-	pid_t		 pid;
+	pid_t		 pid, parent;
 	enum prov_err	 rc;
 	struct timespec	 nap;
 
@@ -351,10 +368,11 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	 */
 	(void)sigfillset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, &old);
+	parent = getpid();
 	pid = fork();
 	if (pid == 0)
 		child(cfg->headscale_bin, av, envp, devnull, outp[1], errp[1],
-		    rep[1]);
+		    rep[1], parent);
 	e = errno;
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {

@@ -40,6 +40,10 @@ teardown() {
 	relink
 }
 
+has_child() {
+	[[ -n $(pgrep -P "$1") ]]
+}
+
 childless() {
 	[[ -z $(pgrep -P "$1") ]]
 }
@@ -179,6 +183,31 @@ fails_in_time() {
 	rm -f "$HS_LINK"
 	mkdir "$HS_LINK"
 	fails_in_time 502 relink
+}
+
+@test "a worker killed while headscale hangs takes headscale with it" {
+	local pid child before
+	hs_fault hang
+	before=$(key_creates)
+	pid=$(worker)
+	curl -s -o /dev/null -m 20 -X POST \
+	    -H "Authorization: Bearer $STACK_TOKEN" \
+	    --data-binary "$(register_body orphan-host aa:bb:cc:00:70:0b)" \
+	    "$STACK_URL/register" 3>&- &
+	wait_until 10 has_child "$pid"
+	child=$(pgrep -P "$pid")
+	# Should it outlive the test, stack_stop ends it.
+	echo "$child" >"$STACK_DIR/pids/orphan-$child"
+	kill -KILL "$pid"
+	# No orphan left hanging (or, had it not hung, minting a key that
+	# nobody records, returns or expires).
+	wait_until 5 eval "! pid_alive $child"
+	hs_fault_clear
+	wait
+	wait_until "$STACK_WAIT" has_child "$(cat "$STACK_DIR/pids/register")"
+	timed_register after-orphan aa:bb:cc:00:70:0c
+	assert_equal "$HTTP_STATUS" 200
+	assert_equal "$(key_creates)" $((before + 1))
 }
 
 # --- SIGKILL under load ----------------------------------------------

@@ -76,6 +76,8 @@ let
     			read_timeout 15s
     			write_timeout 15s
     		}
+    		buffer_requests
+    		max_buffer_size 64KiB
     		lb_try_duration 2s
     		lb_try_interval 100ms
     	}

@@ -185,6 +185,25 @@ fails_in_time() {
 	fails_in_time 502 relink
 }
 
+@test "a client trickling its body holds no worker" {
+	local slow
+	# 300 bytes at 20 bytes a second: 15 s of upload, on the one worker
+	# if Caddy passed the body on as it came.
+	head -c 300 /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/slow-body"
+	curl -s -o /dev/null --limit-rate 20 -m 30 -X POST \
+	    -H "Authorization: Bearer $STACK_TOKEN" \
+	    --data-binary "@$BATS_TEST_TMPDIR/slow-body" \
+	    "$STACK_URL/register" 3>&- &
+	slow=$!
+	sleep 2
+	timed_register beside-slow aa:bb:cc:00:70:0d
+	kill "$slow" 2>/dev/null || true
+	wait "$slow" || true
+	echo "status $HTTP_STATUS after ${ELAPSED}s"
+	assert_equal "$HTTP_STATUS" 200
+	awk -v t="$ELAPSED" 'BEGIN { exit !(t < 5) }'
+}
+
 @test "a worker killed while headscale hangs takes headscale with it" {
 	local pid child before
 	hs_fault hang

@@ -77,16 +77,26 @@ post_bytes() {
 	post_file "$1"
 }
 
+# not_echoed VALUE: the last response does not quote VALUE back (values of
+# four bytes or more; shorter ones occur in any text).
+not_echoed() {
+	if ((${#1} >= 4)) && [[ $HTTP_BODY == *"$1"* ]]; then
+		fail "the response quotes the input: $HTTP_BODY"
+	fi
+}
+
 # with_host STATUS HOSTNAME: a body whose hostname is HOSTNAME.
 with_host() {
 	register_body "$2" aa:bb:cc:dd:ee:02 | tr -d '\n' >"$BODY_FILE"
 	post_file "$1"
+	not_echoed "$2"
 }
 
 # with_mac STATUS MAC
 with_mac() {
 	register_body hostile-mac "$2" | tr -d '\n' >"$BODY_FILE"
 	post_file "$1"
+	not_echoed "$2"
 }
 
 # auth_as STATUS [curl header args...]: a good body with the given

@@ -11,9 +11,10 @@
 #
 #	CC=clang .../configure --enable-fuzzing
 #
-# in FUZZ_BUILD_DIR (default: ./build-fuzz under the source tree). CI runs
-# a short smoke of each ("run.sh 20"); a longer run, minutes per target,
-# is how the figures in docs/reliability.md were measured.
+# in FUZZ_BUILD_DIR (default: build/fuzz under the source tree, where
+# scripts/test-all.sh makes it). CI runs a short smoke of each ("run.sh
+# 20"); a longer run, minutes per target, is how the figures in
+# docs/reliability.md were measured.
 #
 # The seed corpus in tests/fuzz/corpus/ is only read; new inputs go to a
 # scratch corpus in the run directory (FUZZ_RUN_DIR, default a fresh
@@ -23,7 +24,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-build=${FUZZ_BUILD_DIR:-$top/build-fuzz}
+build=${FUZZ_BUILD_DIR:-$top/build/fuzz}
 seconds=${1:-300}
 shift || true
 targets=("$@")

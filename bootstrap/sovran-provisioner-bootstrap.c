@@ -47,6 +47,7 @@
 #include "conf.h"
 #include "db.h"
 #include "headscale.h"
+#include "log.h"
 #include "validate.h"
 
 #define EXIT_CONFIG	2
@@ -64,8 +65,6 @@
 #define WAIT_MAX	3600
 #define WAIT_DEFAULT	60
 
-static const char *progname = "sovran-provisioner-bootstrap";
-
 struct boot {
 	struct conf	 cfg;
 	const char	*admin_user;
@@ -76,33 +75,18 @@ struct boot {
 	int		 dirfd;		/* the data directory */
 };
 
-static void	say(const char *, ...) __attribute__((format(printf, 1, 2)));
 static void	die(int, const char *, ...)
 		    __attribute__((format(printf, 2, 3), noreturn));
 
-/* One line to stderr, which systemd sends to the journal. */
-static void
-say(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
+/* One line to stderr (the journal, under systemd), then exit. */
 static void
 die(int status, const char *fmt, ...)
 {
 	va_list	ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(status);
 }
 
@@ -213,7 +197,7 @@ static void
 data_dir(struct boot *b)
 {
 	if (mkdir(b->cfg.data_dir, 0750) == 0)
-		say("created %s", b->cfg.data_dir);
+		log_msg("created %s", b->cfg.data_dir);
 	else if (errno != EEXIST)
 		die(EXIT_FS, "%s: %s", b->cfg.data_dir, strerror(errno));
 
@@ -283,7 +267,7 @@ token(const struct boot *b)
 			return;
 		}
 		close(fd);
-		say("%s is empty; writing a new one", TOKEN_NAME);
+		log_msg("%s is empty; writing a new one", TOKEN_NAME);
 	}
 
 	/* Left behind by a run that died half-way: it was never in use. */
@@ -314,9 +298,9 @@ token(const struct boot *b)
 		if (errno != EEXIST)
 			die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, TOKEN_NAME,
 			    strerror(errno));
-		say("%s appeared meanwhile; keeping it", TOKEN_NAME);
+		log_msg("%s appeared meanwhile; keeping it", TOKEN_NAME);
 	} else
-		say("created %s/%s", b->cfg.data_dir, TOKEN_NAME);
+		log_msg("created %s/%s", b->cfg.data_dir, TOKEN_NAME);
 	if (unlinkat(b->dirfd, TOKEN_TMP, 0) != 0 || fsync(b->dirfd) != 0)
 		die(EXIT_FS, "%s: %s", b->cfg.data_dir, strerror(errno));
 }
@@ -389,14 +373,14 @@ wait_for_headscale(const struct boot *b)
 			    "running, and its socket reachable?", b->wait,
 			    tries, why[0] != '\0' ? why : "no reason given");
 		if (told == 0 || told - left >= 5) {
-			say("waiting for headscale (%lld s left): %s",
+			log_msg("waiting for headscale (%lld s left): %s",
 			    (long long)left, why[0] != '\0' ? why : "no answer");
 			told = left;
 		}
 		sleep(1);
 	}
 	if (tries > 1)
-		say("headscale answers");
+		log_msg("headscale answers");
 }
 
 /* Step 5: one Headscale user, created only when missing. */
@@ -413,7 +397,7 @@ ensure_user(const struct boot *b, const char *name, const char *var)
 	if (e != PROV_OK)
 		die(EXIT_HSREFUSED, "cannot create Headscale user %s: %s",
 		    name, why[0] != '\0' ? why : prov_strerror(e));
-	say(created ? "created Headscale user %s" :
+	log_msg(created ? "created Headscale user %s" :
 	    "Headscale user %s exists", name);
 }
 
@@ -422,6 +406,7 @@ main(int argc, char *argv[])
 {
 	struct boot	b;
 
+	log_init("sovran-provisioner-bootstrap");
 	if (argc > 1)
 		die(EXIT_CONFIG, "takes no arguments; configure it through "
 		    "the environment");
@@ -440,6 +425,6 @@ main(int argc, char *argv[])
 		ensure_user(&b, b.admin_user, "ADMIN_USER");
 
 	close(b.dirfd);
-	say("ready: %s", b.cfg.data_dir);
+	log_msg("ready: %s", b.cfg.data_dir);
 	return 0;
 }

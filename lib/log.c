@@ -63,21 +63,28 @@ log_write(char *line)
 }
 
 void
-log_msg(const char *fmt, ...)
+log_vmsg(const char *fmt, va_list ap)
 {
 	char	line[PROV_MAX_LOG_LINE];
 	int	n;
-	va_list	ap;
 	int	saved = errno;
 
 	n = snprintf(line, sizeof line, "%s: ", log_prog);
 	if (n < 0 || (size_t)n >= sizeof line)
 		n = 0;
-	va_start(ap, fmt);
 	(void)vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-	va_end(ap);
 	log_write(line);
 	errno = saved;
+}
+
+void
+log_msg(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(fmt, ap);
+	va_end(ap);
 }
 
 void

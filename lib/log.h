@@ -10,6 +10,7 @@
 #ifndef PROV_LOG_H
 #define PROV_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Names the program in messages ("register: ..."); call once, early. */
@@ -18,6 +19,10 @@ void	log_init(const char *prog);
 /* One message line, "<prog>: <text>", cleaned as above. */
 void	log_msg(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
+
+/* log_msg for callers that already hold a va_list (fatal-error helpers). */
+void	log_vmsg(const char *fmt, va_list ap)
+	    __attribute__((format(printf, 1, 0)));
 
 /*
  * The request line: "<endpoint> <addr> <status> <ms>ms", followed by

@@ -7,7 +7,7 @@
 set terminal svg size 900,420 dynamic font "sans,12" background "white"
 set output outfile
 set datafile separator whitespace
-set key top right
+set key bottom right
 set grid
 set xlabel "machines recorded"
 set format x "%.0s%c"

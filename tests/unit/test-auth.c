@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "scratch.h"
 #include "tap.h"
 
 static char	dir[200];
@@ -97,21 +98,6 @@ test_parse(void)
 }
 
 /* Whether the file at p contains needle. */
-static int
-file_has(const char *p, const char *needle)
-{
-	char	buf[8192];
-	size_t	n;
-	FILE	*f;
-
-	if ((f = fopen(p, "r")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
-}
-
 static void
 test_file(void)
 {

@@ -21,25 +21,12 @@
 
 #include "db.h"
 #include "migrations.h"
+#include "scratch.h"
 #include "tap.h"
 
 /* The longest DNS label, so the longest hostname a machine can have. */
 #define HOST63	"a-63-character-hostname-is-the-longest-" \
 		"dns-label-we-accept-wxyz"
-
-static char	dir[256];
-
-static void
-path_in(char *buf, size_t len, const char *name)
-{
-	(void)snprintf(buf, len, "%s/%s", dir, name);
-}
-
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
 
 /* Reads an integer pragma through a separate, plain sqlite connection. */
 static long long
@@ -126,7 +113,7 @@ test_create_and_migrate(void)
 	struct stat	st;
 	int		i;
 
-	path_in(path, sizeof(path), "new.db");
+	scratch_path(path, sizeof(path), "new.db");
 	ok(db_open(&db, path, 0) == PROV_UNAVAIL && db == NULL,
 	    "a missing file without DB_CREATE is refused");
 	ok(*db_errmsg(NULL) != '\0', "with a reason for the log: %s",
@@ -169,7 +156,7 @@ test_journal_mode(void)
 	sqlite3_stmt	*st;
 	int		 wal = 0;
 
-	path_in(path, sizeof(path), "new.db");
+	scratch_path(path, sizeof(path), "new.db");
 	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY,
 	    NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st,
@@ -191,7 +178,7 @@ test_machines(void)
 	struct machine	m;
 	struct seen	s;
 
-	path_in(path, sizeof(path), "machines.db");
+	scratch_path(path, sizeof(path), "machines.db");
 	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
 		ok(0, "open machines.db: %s", db_errmsg(NULL));
 		return;
@@ -249,7 +236,7 @@ test_refusals(void)
 	struct db	*db;
 	FILE		*f;
 
-	path_in(path, sizeof(path), "machines.db");
+	scratch_path(path, sizeof(path), "machines.db");
 	ok(raw_exec(path, "PRAGMA user_version = 99") == 0, "set version 99");
 	ok(db_open(&db, path, 0) == PROV_UNAVAIL && db == NULL,
 	    "a schema newer than the program is refused");
@@ -260,7 +247,7 @@ test_refusals(void)
 	ok(raw_int(path, "PRAGMA user_version") == 99,
 	    "and the file is left alone");
 
-	path_in(path, sizeof(path), "garbage.db");
+	scratch_path(path, sizeof(path), "garbage.db");
 	if ((f = fopen(path, "w")) != NULL) {
 		for (int i = 0; i < 200; i++)
 			fputs("this is not a database file at all\n", f);
@@ -269,8 +256,8 @@ test_refusals(void)
 	ok(db_open(&db, path, 0) == PROV_UNAVAIL, "a non-database is refused");
 	ok(*db_errmsg(NULL) != '\0', "saying why: %s", db_errmsg(NULL));
 
-	path_in(path, sizeof(path), "nowhere.db");
-	path_in(link, sizeof(link), "link.db");
+	scratch_path(path, sizeof(path), "nowhere.db");
+	scratch_path(link, sizeof(link), "link.db");
 	ok(symlink(path, link) == 0 && db_open(&db, link, DB_CREATE) ==
 	    PROV_UNAVAIL && access(path, F_OK) == -1,
 	    "DB_CREATE does not follow a dangling symlink");
@@ -320,7 +307,7 @@ test_read_only(void)
 	pid_t		pid;
 	int		status = 0, bits;
 
-	path_in(path, sizeof(path), "ro.db");
+	scratch_path(path, sizeof(path), "ro.db");
 	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
 		ok(0, "open ro.db: %s", db_errmsg(NULL));
 		return;
@@ -364,7 +351,7 @@ test_concurrent_create(void)
 	pid_t		pid[NPROC];
 	int		i, status, good = 0;
 
-	path_in(path, sizeof(path), "race.db");
+	scratch_path(path, sizeof(path), "race.db");
 	fflush(stdout);
 	for (i = 0; i < NPROC; i++) {
 		if ((pid[i] = fork()) == 0) {
@@ -396,21 +383,16 @@ test_concurrent_create(void)
 int
 main(void)
 {
-	const char	*tmp = getenv("TMPDIR");
 
 	umask(022);
-	(void)snprintf(dir, sizeof(dir), "%s/prov-test-db.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL || chmod(dir, 0755) == -1) {
-		printf("Bail out! cannot make a temporary directory\n");
+	if (scratch_make("db") == -1 || chmod(scratch_dir, 0755) == -1)
 		return 1;
-	}
 	test_create_and_migrate();
 	test_journal_mode();
 	test_machines();
 	test_refusals();
 	test_read_only();
 	test_concurrent_create();
-	(void)nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove();
 	return done_testing();
 }

@@ -25,28 +25,16 @@
 #include <unistd.h>
 
 #include "headscale.h"
+#include "scratch.h"
 #include "tap.h"
 
 #define PATIENT		20	/* s, for runs that should finish */
 #define IMPATIENT	1	/* s, for runs meant to time out */
 
-static char		dir[256];
 static struct conf	cfg;
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
-static void
-path_in(char *buf, size_t len, const char *name)
-{
-	(void)snprintf(buf, len, "%s/%s", dir, name);
-}
-
 /*
- * Writes dir/name as a /bin/sh script (mode 0755) whose body may use
+ * Writes scratch_dir/name as a /bin/sh script (mode 0755) whose body may use
  * "$D" for the directory, and points cfg at it.
  */
 static void
@@ -55,19 +43,19 @@ script(const char *name, const char *body)
 	char	path[512];
 	FILE	*f;
 
-	path_in(path, sizeof(path), name);
+	scratch_path(path, sizeof(path), name);
 	if ((f = fopen(path, "w")) == NULL) {
 		printf("Bail out! cannot write %s\n", path);
 		exit(1);
 	}
-	fprintf(f, "#!/bin/sh\nD='%s'\n%s\n", dir, body);
+	fprintf(f, "#!/bin/sh\nD='%s'\n%s\n", scratch_dir, body);
 	fclose(f);
 	(void)chmod(path, 0755);
 	(void)snprintf(cfg.headscale_bin, sizeof(cfg.headscale_bin), "%s",
 	    path);
 }
 
-/* Reads dir/name into buf (NUL-terminated); returns its length or -1. */
+/* Reads scratch_dir/name into buf (NUL-terminated): its length, or -1. */
 static ssize_t
 slurp(const char *name, char *buf, size_t len)
 {
@@ -75,7 +63,7 @@ slurp(const char *name, char *buf, size_t len)
 	ssize_t	n;
 	int	fd;
 
-	path_in(path, sizeof(path), name);
+	scratch_path(path, sizeof(path), name);
 	if ((fd = open(path, O_RDONLY)) == -1)
 		return -1;
 	n = read(fd, buf, len - 1);
@@ -84,7 +72,7 @@ slurp(const char *name, char *buf, size_t len)
 	return n;
 }
 
-/* Lines in dir/name: how many times a counting script ran. */
+/* Lines in scratch_dir/name: how many times a counting script ran. */
 static int
 lines(const char *name)
 {
@@ -189,12 +177,13 @@ test_run_results(void)
 	    strerror(EACCES));
 	ok(fails(PROV_UPSTREAM, want), "not executable: %s", want);
 
-	path_in(cfg.headscale_bin, sizeof(cfg.headscale_bin), "missing");
+	scratch_path(cfg.headscale_bin, sizeof(cfg.headscale_bin), "missing");
 	(void)snprintf(want, sizeof(want), "cannot execute headscale: %s",
 	    strerror(ENOENT));
 	ok(fails(PROV_UPSTREAM, want), "missing: %s", want);
 
-	(void)snprintf(cfg.headscale_bin, sizeof(cfg.headscale_bin), "%s", dir);
+	(void)snprintf(cfg.headscale_bin, sizeof(cfg.headscale_bin), "%s",
+	    scratch_dir);
 	(void)snprintf(want, sizeof(want), "cannot execute headscale: %s",
 	    strerror(EACCES));
 	ok(fails(PROV_UPSTREAM, want), "a directory: %s", want);
@@ -349,7 +338,7 @@ test_environment(void)
 	    "no descriptor leaks into the child");
 
 	(void)snprintf(cfg.headscale_config, sizeof(cfg.headscale_config),
-	    "%s/config.yaml", dir);
+	    "%s/config.yaml", scratch_dir);
 	script("hs-env", "tr '\\0' '\\n' </proc/$$/environ >\"$D/env\"\n"
 	    "printf 'null\\n'");
 	rc = run(&out, &len, why, sizeof(why));
@@ -412,7 +401,7 @@ test_commands(void)
 	ok(hs_user_id(&cfg, &id, why, sizeof(why)) == PROV_OK &&
 	    lines("calls") == 3, "a good create keeps the cached user");
 
-	path_in(buf, sizeof(buf), "fail-key");
+	scratch_path(buf, sizeof(buf), "fail-key");
 	close(open(buf, O_WRONLY | O_CREAT, 0644));
 	rc = hs_create_key(&cfg, 42, &k, why, sizeof(why));
 	ok(rc == PROV_UPSTREAM && strcmp(why, "headscale exited 1") == 0 &&
@@ -479,17 +468,17 @@ test_ensure(void)
 	    PROV_OK && created == 0 && lines("ensure.calls") == 4,
 	    "an existing user: one list, nothing created");
 
-	path_in(path, sizeof(path), "exists");
+	scratch_path(path, sizeof(path), "exists");
 	unlink(path);
-	path_in(path, sizeof(path), "create-fails");
+	scratch_path(path, sizeof(path), "create-fails");
 	close(open(path, O_WRONLY | O_CREAT, 0644));
 	ok(hs_user_ensure(&cfg, "admin", &created, why, sizeof(why)) ==
 	    PROV_OK && created == 0,
 	    "a create that fails but leaves the user is success");
 
-	path_in(path, sizeof(path), "exists");
+	scratch_path(path, sizeof(path), "exists");
 	unlink(path);
-	path_in(path, sizeof(path), "create-noop");
+	scratch_path(path, sizeof(path), "create-noop");
 	close(open(path, O_WRONLY | O_CREAT, 0644));
 	ok(hs_user_ensure(&cfg, "admin", &created, why, sizeof(why)) ==
 	    PROV_UPSTREAM && created == 0 &&
@@ -520,14 +509,9 @@ test_arguments(void)
 int
 main(void)
 {
-	const char	*tmp = getenv("TMPDIR");
 
-	(void)snprintf(dir, sizeof(dir), "%s/prov-test-hs.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		printf("Bail out! cannot make a temporary directory\n");
+	if (scratch_make("hs") == -1)
 		return 1;
-	}
 	(void)snprintf(cfg.headscale_user, sizeof(cfg.headscale_user),
 	    "sovran-deploy");
 	(void)snprintf(cfg.key_expiry, sizeof(cfg.key_expiry), "1h");
@@ -540,6 +524,6 @@ main(void)
 	test_commands();
 	test_ensure();
 	test_arguments();
-	(void)nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove();
 	return done_testing();
 }

@@ -20,25 +20,12 @@
 
 #include "db.h"
 #include "ratelimit.h"
+#include "scratch.h"
 #include "tap.h"
 
 #define T0	INT64_C(1770240000000)	/* some instant, in ms */
 #define A	"192.0.2.1"
 #define B	"2001:db8::2"
-
-static char	dir[256];
-
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
-static void
-path_in(char *buf, size_t len, const char *name)
-{
-	(void)snprintf(buf, len, "%s/%s", dir, name);
-}
 
 /* Rows stored for key, read through the handle's own connection. */
 static long long
@@ -141,7 +128,7 @@ test_unavailable(void)
 	struct db	*db;
 	unsigned int	ra = 7;
 
-	path_in(path, sizeof(path), "broken.db");
+	scratch_path(path, sizeof(path), "broken.db");
 	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
 		ok(0, "open broken.db: %s", db_errmsg(NULL));
 		return;
@@ -198,7 +185,7 @@ test_processes(void)
 	pid_t		pid[NPROC];
 	int		gate[2], i, status, total = 0, failed = 0;
 
-	path_in(path, sizeof(path), "race.db");
+	scratch_path(path, sizeof(path), "race.db");
 	if (db_open(&db, path, DB_CREATE) != PROV_OK || pipe(gate) == -1) {
 		ok(0, "set up race.db: %s", db_errmsg(NULL));
 		return;
@@ -228,17 +215,12 @@ test_processes(void)
 int
 main(void)
 {
-	const char	*tmp = getenv("TMPDIR");
 	char		 path[512];
 	struct db	*db;
 
-	(void)snprintf(dir, sizeof(dir), "%s/prov-test-rl.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		printf("Bail out! cannot make a temporary directory\n");
+	if (scratch_make("rl") == -1)
 		return 1;
-	}
-	path_in(path, sizeof(path), "rl.db");
+	scratch_path(path, sizeof(path), "rl.db");
 	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
 		printf("Bail out! %s\n", db_errmsg(NULL));
 		return 1;
@@ -249,6 +231,6 @@ main(void)
 	db_close(db);
 	test_unavailable();
 	test_processes();
-	(void)nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove();
 	return done_testing();
 }

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "resp.h"
 #include "serve.h"
+#include "scratch.h"
 #include "tap.h"
 
 #define TOKEN	"0123456789abcdef0123456789abcdef"
@@ -105,21 +106,6 @@ has(const struct req_mem *m, const char *s)
 }
 
 /* Whether the file at p contains needle. */
-static int
-file_has(const char *p, const char *needle)
-{
-	static char	buf[65536];
-	size_t		n;
-	FILE		*f;
-
-	if ((f = fopen(p, "r")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
-}
-
 int
 main(void)
 {

@@ -20,27 +20,13 @@ CLIENT_TOOLS=(sh curl jq head tail tr sed od readlink mktemp rm sleep)
 setup_file() {
 	stack_start
 	export CLIENT_BIN="$BATS_FILE_TMPDIR/bin"
-	make_client_bin "$CLIENT_BIN"
+	client_bin "$CLIENT_BIN" "${CLIENT_TOOLS[@]}"
 }
 
 teardown_file() {
 	stack_stop
 }
 
-# make_client_bin DIR: DIR holds CLIENT_TOOLS and a tailscale that runs the
-# stand-in (which itself may use anything, so it gets the usual PATH).
-make_client_bin() {
-	local tool
-	mkdir -p "$1"
-	for tool in "${CLIENT_TOOLS[@]}"; do
-		ln -s "$(command -v "$tool")" "$1/$tool"
-	done
-	cat >"$1/tailscale" <<-EOF
-		#!/bin/sh
-		PATH=/usr/sbin:/usr/bin:/sbin:/bin exec '$TOP_SRCDIR/tests/standin/tailscale' "\$@"
-	EOF
-	chmod 0755 "$1/tailscale"
-}
 
 setup() {
 	CONF="$BATS_TEST_TMPDIR/etc-sovran"

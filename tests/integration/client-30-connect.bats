@@ -20,16 +20,7 @@ setup_file() {
 	# Directories, token and headscale users only: no programs are needed.
 	stack_init
 	export CONNECT_BIN="$BATS_FILE_TMPDIR/bin"
-	local tool
-	mkdir -p "$CONNECT_BIN"
-	for tool in "${CONNECT_TOOLS[@]}"; do
-		ln -s "$(command -v "$tool")" "$CONNECT_BIN/$tool"
-	done
-	cat >"$CONNECT_BIN/tailscale" <<-EOF
-		#!/bin/sh
-		PATH=/usr/sbin:/usr/bin:/sbin:/bin exec '$TOP_SRCDIR/tests/standin/tailscale' "\$@"
-	EOF
-	chmod 0755 "$CONNECT_BIN/tailscale"
+	client_bin "$CONNECT_BIN" "${CONNECT_TOOLS[@]}"
 }
 
 setup() {

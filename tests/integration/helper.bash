@@ -37,6 +37,8 @@
 #	assert_json_error [BODY]	HTTP_BODY (or BODY) is exactly
 #					{"error": "<text>"}
 #	assert_no_secrets FILE...	no token, pre-auth key or body in them
+#	client_bin DIR TOOL...		a PATH dir with only TOOLs and the
+#					tailscale stand-in
 #	wait_until SECONDS CMD...	poll CMD (status 2 means give up)
 #	lines_exceed FILE N, pid_alive PID, free_port, new_token
 #
@@ -479,4 +481,22 @@ assert_no_secrets() {
 			fail "$f contains a request body"
 		fi
 	done
+}
+
+# client_bin DIR TOOL...: DIR holds only the named tools and a tailscale
+# that runs the stand-in, so a client script run with PATH=DIR cannot use
+# anything it does not declare. (The stand-in itself may use anything, so
+# it gets the usual PATH.)
+client_bin() {
+	local dir=$1 tool
+	shift
+	mkdir -p "$dir"
+	for tool in "$@"; do
+		ln -s "$(command -v "$tool")" "$dir/$tool"
+	done
+	cat >"$dir/tailscale" <<-EOF
+		#!/bin/sh
+		PATH=/usr/sbin:/usr/bin:/sbin:/bin exec '$TOP_SRCDIR/tests/standin/tailscale' "\$@"
+	EOF
+	chmod 0755 "$dir/tailscale"
 }

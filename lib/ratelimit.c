@@ -1,14 +1,24 @@
 /*
- * ratelimit.c: a sliding-window log of attempts per client address, kept
- * in the shared sqlite store.
+ * ratelimit.c: a sliding window of attempts per client address, kept in
+ * the shared sqlite store.
  *
- * A window log rather than a counter, so a client cannot double its rate
- * across a window boundary. Every decision is one BEGIN IMMEDIATE
- * transaction: it takes the write lock before reading, so concurrent worker
- * processes are serialised and the count is exact, and sqlite never has to
- * upgrade a read lock (the case where it gives SQLITE_BUSY without waiting).
- * Only accepted attempts are stored: a client flooding past its limit
- * neither extends its own lockout nor grows the table.
+ * The window slides rather than resets, so a client cannot double its rate
+ * across a window boundary. It is counted in slices: one row per client
+ * and slice of time holds how many attempts the client made in it, so a
+ * decision reads at most about RATELIMIT_SLICES rows however high the
+ * limit, where a row per attempt made it read every attempt in the window.
+ * The price is resolution: a slice stays in the window until its end, not
+ * its start, has aged out, so an attempt counts up to one slice longer
+ * than the window and never shorter, and no client ever gets more than the
+ * limit into any window-long stretch of time.
+ *
+ * A client already at its limit is refused on a plain read. An attempt
+ * that may pass is decided in one BEGIN IMMEDIATE transaction, which takes
+ * the write lock before reading: concurrent worker processes are
+ * serialised, the count is exact, and sqlite never has to upgrade a read
+ * lock (the case where it gives SQLITE_BUSY without waiting). Only accepted
+ * attempts are stored: a client flooding past its limit neither extends
+ * its own lockout nor grows the table, nor takes the write lock.
  */
 #include "config.h"
 
@@ -18,6 +28,38 @@
 #include <sqlite3.h>
 
 #include "ratelimit.h"
+
+/*
+ * A window is cut into about this many slices: a slice is one second for
+ * windows up to this many seconds, and window / RATELIMIT_SLICES (rounded
+ * up) beyond, so the rows read per decision stay bounded for the longest
+ * window too, while an attempt outstays the window by under 2 %.
+ */
+#define RATELIMIT_SLICES	60
+
+/* The window as the limiter keeps it, all in seconds. */
+struct window {
+	int64_t	slice;		/* a slice's length */
+	int64_t	now_slice;	/* the slice this attempt falls in */
+	int64_t	cutoff;		/* slices starting at or before it are out */
+};
+
+/*
+ * A slice starting at s holds attempts made before s + slice, and those
+ * are out of the window once now - window has passed them: the slice is
+ * out when s + slice + window <= now, to the second, rounded down.
+ */
+static void
+window_at(struct window *w, int64_t now_ms, unsigned int window)
+{
+	const int64_t	now_s = now_ms / 1000;
+
+	w->slice = ((int64_t)window + RATELIMIT_SLICES - 1) / RATELIMIT_SLICES;
+	if (w->slice < 1)
+		w->slice = 1;
+	w->now_slice = now_s - now_s % w->slice;
+	w->cutoff = now_s - w->slice - (int64_t)window;
+}
 
 /*
  * Runs one statement from db's cache that returns no rows, with up to two
@@ -42,67 +84,106 @@ run_stmt(struct db *db, const char *sql, int nparam, int64_t a, int64_t b)
 }
 
 /*
- * Counts key's attempts after cutoff into *count and the time of the
- * oldest into *oldest (unset when there are none). Returns 0 or -1.
+ * Runs a statement from db's cache binding key as ?1 and t as ?2, and
+ * reads up to two integer columns of its one row into *c0 and *c1 (NULL
+ * columns read as 0). Returns 0, or -1 with the reason recorded.
  */
 static int
-count_attempts(struct db *db, const char *key, size_t keylen,
-    int64_t cutoff, int64_t *count, int64_t *oldest)
+run_keyed(struct db *db, const char *sql, const char *key, size_t keylen,
+    int64_t t, int64_t *c0, int64_t *c1)
 {
 	sqlite3_stmt	*st;
 	int		 rc = SQLITE_ERROR;
 
-	if ((st = db_prepare(db, "SELECT count(*), min(at_ms) FROM attempts "
-	    "WHERE key = ?1 AND at_ms > ?2")) == NULL)
+	if ((st = db_prepare(db, sql)) == NULL)
 		return -1;
 	if (sqlite3_bind_text(st, 1, key, (int)keylen, SQLITE_STATIC) ==
-	    SQLITE_OK && sqlite3_bind_int64(st, 2, cutoff) == SQLITE_OK)
+	    SQLITE_OK && sqlite3_bind_int64(st, 2, t) == SQLITE_OK)
 		rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*count = sqlite3_column_int64(st, 0);
-		*oldest = sqlite3_column_int64(st, 1);
-	} else
+	if (rc == SQLITE_ROW && c0 != NULL) {
+		*c0 = sqlite3_column_int64(st, 0);
+		*c1 = sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		db_set_error(db, "rate limit count");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 0 : -1;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Counts key's attempts in the window, and finds its oldest slice. */
+static int
+count_attempts(struct db *db, const char *key, size_t keylen,
+    const struct window *w, int64_t *count, int64_t *oldest)
+{
+	return run_keyed(db, "SELECT coalesce(sum(n), 0), min(slice_s) "
+	    "FROM attempt_counts WHERE key = ?1 AND slice_s > ?2",
+	    key, keylen, w->cutoff, count, oldest);
 }
 
 static int
-insert_attempt(struct db *db, const char *key, size_t keylen, int64_t now_ms)
+record_attempt(struct db *db, const char *key, size_t keylen,
+    const struct window *w)
 {
-	sqlite3_stmt	*st;
-	int		 rc = SQLITE_ERROR;
-
-	if ((st = db_prepare(db, "INSERT INTO attempts (key, at_ms) "
-	    "VALUES (?1, ?2)")) == NULL)
-		return -1;
-	if (sqlite3_bind_text(st, 1, key, (int)keylen, SQLITE_STATIC) ==
-	    SQLITE_OK && sqlite3_bind_int64(st, 2, now_ms) == SQLITE_OK)
-		rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE)
-		db_set_error(db, "rate limit record");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return run_keyed(db, "INSERT INTO attempt_counts (key, slice_s, n) "
+	    "VALUES (?1, ?2, 1) ON CONFLICT (key, slice_s) DO UPDATE "
+	    "SET n = n + 1", key, keylen, w->now_slice, NULL, NULL);
 }
 
 /*
- * An attempt at t is in the window at now while t > now - window, so the
- * oldest one frees its slot at oldest + window: the client is told to come
- * back then, rounded up to whole seconds, at least 1 and (should the clock
- * have stepped back) at most the window.
+ * The oldest slice leaves the window at oldest + slice + window: the
+ * client is told to come back then, rounded up to whole seconds, at least
+ * 1 and (should the clock have stepped back) at most a window and a slice.
+ * With nothing stored (a limit of 0) it is the window.
  */
 static unsigned int
-seconds_until_free(int64_t oldest, int64_t span_ms, int64_t now_ms,
-    unsigned int window)
+seconds_until_free(int64_t count, int64_t oldest, const struct window *w,
+    int64_t now_ms, unsigned int window)
 {
-	int64_t	wait_ms = oldest + span_ms - now_ms;
-	int64_t	secs = (wait_ms + 999) / 1000;
+	const int64_t	longest = (int64_t)window + w->slice;
+	int64_t		secs;
 
-	if (secs > (int64_t)window)
-		secs = window;
+	if (count == 0)
+		return window > 0 ? window : 1;
+	secs = ((oldest + longest) * 1000 - now_ms + 999) / 1000;
+	if (secs > longest)
+		secs = longest;
 	return secs < 1 ? 1 : (unsigned int)secs;
+}
+
+/*
+ * Decides an attempt that may pass, under the write lock: recounts, and
+ * records the attempt when there is room. Returns PROV_OK, PROV_LIMITED
+ * with *count and *oldest as the recount found them, or PROV_UNAVAIL.
+ */
+static enum prov_err
+decide_locked(struct db *db, const char *key, size_t keylen,
+    const struct window *w, unsigned int max, int64_t *count,
+    int64_t *oldest)
+{
+	enum prov_err	rc = PROV_UNAVAIL;
+
+	if (run_stmt(db, "BEGIN IMMEDIATE", 0, 0, 0) == -1)
+		return PROV_UNAVAIL;
+	/*
+	 * Expired slices of every client go, not only this one's: the index
+	 * on slice_s makes it a range delete, and it keeps the table no
+	 * bigger than one window of accepted traffic.
+	 */
+	if (run_stmt(db, "DELETE FROM attempt_counts WHERE slice_s <= ?1", 1,
+	    w->cutoff, 0) == -1 ||
+	    count_attempts(db, key, keylen, w, count, oldest) == -1)
+		goto out;
+	if (*count < (int64_t)max &&
+	    record_attempt(db, key, keylen, w) == -1)
+		goto out;
+	/* A refusal commits too, so the pruning is kept. */
+	if (run_stmt(db, "COMMIT", 0, 0, 0) == 0)
+		rc = *count < (int64_t)max ? PROV_OK : PROV_LIMITED;
+out:
+	if (!sqlite3_get_autocommit(db_handle(db)))
+		(void)run_stmt(db, "ROLLBACK", 0, 0, 0);
+	return rc;
 }
 
 /*
@@ -115,45 +196,28 @@ enum prov_err
 ratelimit_hit(struct db *db, const char *key, int64_t now_ms,
     unsigned int max, unsigned int window, unsigned int *retry_after)
 {
-	const int64_t	span_ms = (int64_t)window * 1000;
-	const int64_t	cutoff = now_ms - span_ms;
+	struct window	w;
 	int64_t		count = 0, oldest = 0;
 	size_t		keylen;
-	enum prov_err	rc = PROV_UNAVAIL;
+	enum prov_err	rc;
 
 	*retry_after = 0;
 	keylen = key != NULL ? strnlen(key, PROV_MAX_ADDR) : 0;
 	if (keylen == 0 || keylen == PROV_MAX_ADDR)
 		return PROV_BADREQ;
+	window_at(&w, now_ms, window);
 
-	if (run_stmt(db, "BEGIN IMMEDIATE", 0, 0, 0) == -1)
-		return PROV_UNAVAIL;
 	/*
-	 * Expired attempts of every client go, not only this one's: the
-	 * index on at_ms makes it a range delete, and it keeps the table no
-	 * bigger than one window of accepted traffic.
+	 * A count only grows by accepted attempts, which a refusal does not
+	 * add to, so a client at its limit now is refused on what a plain
+	 * read sees, without waiting for the write lock.
 	 */
-	if (run_stmt(db, "DELETE FROM attempts WHERE at_ms <= ?1", 1, cutoff,
-	    0) == -1 ||
-	    count_attempts(db, key, keylen, cutoff, &count, &oldest) == -1)
-		goto out;
-	if (count < (int64_t)max) {
-		if (insert_attempt(db, key, keylen, now_ms) == -1)
-			goto out;
-		rc = PROV_OK;
-	} else {
-		*retry_after = count > 0 ?
-		    seconds_until_free(oldest, span_ms, now_ms, window) :
-		    (window > 0 ? window : 1);
-		rc = PROV_LIMITED;
-	}
-	/* A refusal commits too, so the pruning is kept. */
-	if (run_stmt(db, "COMMIT", 0, 0, 0) == -1) {
-		*retry_after = 0;
-		rc = PROV_UNAVAIL;
-	}
-out:
-	if (!sqlite3_get_autocommit(db_handle(db)))
-		(void)run_stmt(db, "ROLLBACK", 0, 0, 0);
-	return rc;
+	if (count_attempts(db, key, keylen, &w, &count, &oldest) == -1)
+		return PROV_UNAVAIL;
+	if (count < (int64_t)max &&
+	    (rc = decide_locked(db, key, keylen, &w, max, &count, &oldest)) !=
+	    PROV_LIMITED)
+		return rc;
+	*retry_after = seconds_until_free(count, oldest, &w, now_ms, window);
+	return PROV_LIMITED;
 }

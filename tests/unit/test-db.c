@@ -131,8 +131,8 @@ test_create_and_migrate(void)
 	    (long long)prov_migrations_count,
 	    "schema at version %zu", prov_migrations_count);
 	ok(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
-	    "('machines', 'attempts', 'attempts_by_key', 'attempts_by_time')")
-	    == 4, "tables and indexes exist");
+	    "('machines', 'attempt_counts', 'attempt_counts_by_time')")
+	    == 3, "tables and indexes exist");
 	ok(access(wal, F_OK) == 0, "WAL files are kept after close");
 
 	for (i = 0; i < 3; i++) {
@@ -227,6 +227,43 @@ test_machines(void)
 	ok(db_open(&db, path, 0) == PROV_OK && count_rows(db) == 4,
 	    "rows survive a reopen");
 	db_close(db);
+}
+
+/*
+ * A store written by a program of schema 1, with its rate-limit log of one
+ * row per attempt, opened by this one: the log becomes per-second counts,
+ * so no attempt still in its window is forgotten.
+ */
+static void
+test_upgrade_from_1(void)
+{
+	char		 path[512];
+	struct db	*db;
+	FILE		*f;
+
+	scratch_path(path, sizeof(path), "v1.db");
+	if ((f = fopen(path, "w")) != NULL)	/* sqlite takes it as empty */
+		fclose(f);
+	ok(raw_exec(path, prov_migrations[0]) == 0 &&
+	    raw_int(path, "PRAGMA user_version") == 1,
+	    "a store at schema 1, made by migration 001");
+	ok(raw_exec(path, "INSERT INTO attempts VALUES "
+	    "('192.0.2.1', 1770240000100), ('192.0.2.1', 1770240000900), "
+	    "('192.0.2.1', 1770240001000), ('192.0.2.2', 1770240000000)") == 0,
+	    "holding four attempts");
+
+	ok(db_open(&db, path, 0) == PROV_OK, "opens: %s", db_errmsg(NULL));
+	db_close(db);
+	ok(raw_int(path, "PRAGMA user_version") ==
+	    (long long)prov_migrations_count, "migrated to version %zu",
+	    prov_migrations_count);
+	ok(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+	    "'attempts'") == 0, "the per-attempt log is gone");
+	ok(raw_int(path, "SELECT group_concat(key || '@' || slice_s || '=' || "
+	    "n, ' ') = '192.0.2.1@1770240000=2 192.0.2.1@1770240001=1 "
+	    "192.0.2.2@1770240000=1' FROM (SELECT * FROM attempt_counts "
+	    "ORDER BY key, slice_s)") == 1,
+	    "its attempts are counted per client and second");
 }
 
 static void
@@ -390,6 +427,7 @@ main(void)
 	test_create_and_migrate();
 	test_journal_mode();
 	test_machines();
+	test_upgrade_from_1();
 	test_refusals();
 	test_read_only();
 	test_concurrent_create();

@@ -1,7 +1,8 @@
 /*
  * test-ratelimit.c: the sliding window on a real database file. Times are
  * passed in, so the window's edges are tested to the millisecond without
- * sleeping. The last test runs several processes against one file and key
+ * sleeping: an attempt counts until the end of its slice (a second for
+ * windows up to a minute) has left the window, never shorter. The last test runs several processes against one file and key
  * at once and counts what got through: it must be exactly the limit.
  */
 #include "config.h"
@@ -27,15 +28,20 @@
 #define A	"192.0.2.1"
 #define B	"2001:db8::2"
 
-/* Rows stored for key, read through the handle's own connection. */
+/*
+ * Attempts stored for key (or with what = 1, the rows holding them), read
+ * through the handle's own connection.
+ */
 static long long
-rows(struct db *db, const char *key)
+stored(struct db *db, const char *key, int what)
 {
 	sqlite3_stmt	*st;
 	long long	 n = -1;
 
-	if (sqlite3_prepare_v2(db_handle(db), "SELECT count(*) FROM attempts "
-	    "WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db_handle(db), what == 1 ?
+	    "SELECT count(*) FROM attempt_counts WHERE key = ?1" :
+	    "SELECT coalesce(sum(n), 0) FROM attempt_counts WHERE key = ?1",
+	    -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
@@ -44,14 +50,19 @@ rows(struct db *db, const char *key)
 	return n;
 }
 
+#define rows(db, key)	stored((db), (key), 0)
+#define slices(db, key)	stored((db), (key), 1)
+
 /* One attempt; returns the verdict and leaves the Retry-After in *ra. */
 static enum prov_err
-hit(struct db *db, const char *key, int64_t at, unsigned int max,
-    unsigned int *ra)
+hit_in(struct db *db, const char *key, int64_t at, unsigned int max,
+    unsigned int window, unsigned int *ra)
 {
 	*ra = 12345;
-	return ratelimit_hit(db, key, at, max, 60, ra);
+	return ratelimit_hit(db, key, at, max, window, ra);
 }
+
+#define hit(db, key, at, max, ra)	hit_in((db), (key), (at), (max), 60, (ra))
 
 static void
 test_window(struct db *db)
@@ -65,24 +76,81 @@ test_window(struct db *db)
 	ok(okays == 3, "three attempts within the limit of 3 pass");
 	ok(hit(db, A, T0 + 3000, 3, &ra) == PROV_LIMITED,
 	    "the fourth is limited");
-	ok(ra == 57, "Retry-After is when the oldest leaves: %u == 57", ra);
-	ok(hit(db, A, T0 + 3500, 3, &ra) == PROV_LIMITED && ra == 57,
-	    "a partial second rounds up: %u == 57", ra);
-	ok(hit(db, A, T0 + 59999, 3, &ra) == PROV_LIMITED && ra == 1,
+	ok(ra == 58, "Retry-After is when the oldest second leaves: %u == 58",
+	    ra);
+	ok(hit(db, A, T0 + 3500, 3, &ra) == PROV_LIMITED && ra == 58,
+	    "a partial second rounds up: %u == 58", ra);
+	ok(hit(db, A, T0 + 60999, 3, &ra) == PROV_LIMITED && ra == 1,
 	    "1 ms before the slot frees: %u == 1", ra);
 	ok(rows(db, A) == 3, "refused attempts are not recorded");
 
-	ok(hit(db, A, T0 + 60000, 3, &ra) == PROV_OK,
-	    "the oldest leaves the window at exactly +60 s");
-	ok(hit(db, A, T0 + 60001, 3, &ra) == PROV_LIMITED && ra == 1,
-	    "the window slides: full again, next slot in %u s", ra);
 	ok(hit(db, A, T0 + 61000, 3, &ra) == PROV_OK,
-	    "the second oldest leaves at +61 s");
-	ok(rows(db, A) == 3, "the window holds 3 rows, expired ones gone");
+	    "the oldest leaves once the end of its second is 60 s old");
+	ok(hit(db, A, T0 + 61001, 3, &ra) == PROV_LIMITED && ra == 1,
+	    "the window slides: full again, next slot in %u s", ra);
+	ok(hit(db, A, T0 + 62000, 3, &ra) == PROV_OK,
+	    "the second oldest leaves at +62 s");
+	ok(rows(db, A) == 3, "the window holds 3 attempts, expired ones gone");
 
-	ok(hit(db, B, T0 + 61000, 3, &ra) == PROV_OK,
+	ok(hit(db, B, T0 + 62000, 3, &ra) == PROV_OK,
 	    "another client is not affected");
 	ok(rows(db, B) == 1 && rows(db, A) == 3, "each key counts alone");
+}
+
+/*
+ * Never more than the limit in any window-long stretch: attempts at the
+ * end of one second and the start of the next are both still counted a
+ * full window after the first of them.
+ */
+static void
+test_never_early(struct db *db)
+{
+	unsigned int	ra;
+
+	ok(hit(db, "edge", T0 + 999, 2, &ra) == PROV_OK &&
+	    hit(db, "edge", T0 + 1000, 2, &ra) == PROV_OK,
+	    "two attempts 1 ms apart, across a second");
+	ok(hit(db, "edge", T0 + 60999, 2, &ra) == PROV_LIMITED && ra == 1,
+	    "60 s after the first, both still count (Retry-After %u)", ra);
+	ok(hit(db, "edge", T0 + 61000, 2, &ra) == PROV_OK &&
+	    hit(db, "edge", T0 + 61001, 2, &ra) == PROV_LIMITED,
+	    "the first second's attempt leaves at its end + 60 s, one slot");
+}
+
+/*
+ * The rows read per decision are bounded by the window, not the limit:
+ * many attempts in one slice are one row, and a long window is cut into
+ * longer slices.
+ */
+static void
+test_slices(struct db *db)
+{
+	unsigned int	ra;
+	int		i, okays = 0;
+
+	for (i = 0; i < 500; i++)
+		okays += hit(db, "burst", T0 + 200000 + i, 1000, &ra) ==
+		    PROV_OK;
+	ok(okays == 500 && rows(db, "burst") == 500 &&
+	    slices(db, "burst") == 1,
+	    "500 attempts in one second: 500 counted in 1 row (%lld)",
+	    slices(db, "burst"));
+
+	/* An hour's window: slices of 60 s. T0 starts one. */
+	for (i = 0; i < 120; i++)
+		okays += hit_in(db, "hour", T0 + i * 1000, 1000, 3600, &ra) ==
+		    PROV_OK;
+	ok(okays == 620 && rows(db, "hour") == 120 &&
+	    slices(db, "hour") == 2,
+	    "an hour's window: 120 attempts over 2 minutes in %lld rows",
+	    slices(db, "hour"));
+	ok(hit_in(db, "hour", T0 + 120000, 120, 3600, &ra) == PROV_LIMITED &&
+	    ra == 3660 - 120,
+	    "Retry-After is the end of the oldest minute + the window: %u",
+	    ra);
+	ok(hit_in(db, "hour", T0 + 3660000, 120, 3600, &ra) == PROV_OK,
+	    "and then the first minute's 60 attempts leave together");
+	ok(rows(db, "hour") == 61, "leaving the second minute's and this one");
 }
 
 static void
@@ -92,7 +160,7 @@ test_pruning(struct db *db)
 
 	ok(hit(db, "198.51.100.7", T0 + 100000, 10, &ra) == PROV_OK,
 	    "a one-off client");
-	ok(hit(db, A, T0 + 100000 + 60000, 10, &ra) == PROV_OK &&
+	ok(hit(db, A, T0 + 100000 + 61000, 10, &ra) == PROV_OK &&
 	    rows(db, "198.51.100.7") == 0 && rows(db, B) == 0,
 	    "expired rows of every client go on any attempt");
 	ok(rows(db, A) == 1, "leaving only what is in the window");
@@ -116,8 +184,9 @@ test_edges(struct db *db)
 
 	ok(hit(db, "clock", T0 + 500000, 1, &ra) == PROV_OK &&
 	    hit(db, "clock", T0 + 400000, 1, &ra) == PROV_LIMITED &&
-	    ra >= 1 && ra <= 60,
-	    "a clock stepped back keeps Retry-After within the window (%u)",
+	    ra >= 1 && ra <= 61,
+	    "a clock stepped back keeps Retry-After within a window and a "
+	    "slice (%u)",
 	    ra);
 }
 
@@ -133,8 +202,8 @@ test_unavailable(void)
 		ok(0, "open broken.db: %s", db_errmsg(NULL));
 		return;
 	}
-	ok(sqlite3_exec(db_handle(db), "DROP TABLE attempts", NULL, NULL,
-	    NULL) == SQLITE_OK, "drop the attempts table");
+	ok(sqlite3_exec(db_handle(db), "DROP TABLE attempt_counts", NULL, NULL,
+	    NULL) == SQLITE_OK, "drop the rate-limit table");
 	ok(ratelimit_hit(db, A, T0, 3, 60, &ra) == PROV_UNAVAIL && ra == 0,
 	    "a broken store is PROV_UNAVAIL");
 	ok(*db_errmsg(db) != '\0', "with a reason: %s", db_errmsg(db));
@@ -226,6 +295,8 @@ main(void)
 		return 1;
 	}
 	test_window(db);
+	test_never_early(db);
+	test_slices(db);
 	test_pruning(db);
 	test_edges(db);
 	db_close(db);

@@ -115,11 +115,19 @@ auth_load(struct auth *a, int fd)
 			s = AUTH_BADCHARS;
 
 	if (s == AUTH_READY) {
+		/*
+		 * Said only when it is news: a token replacing another, or
+		 * one ending a problem already logged. A first load is
+		 * silent, since a CGI process makes one per request.
+		 */
+		if (a->len > 0 ||
+		    (a->logged != AUTH_UNKNOWN && a->logged != AUTH_READY))
+			log_msg("token %s from %s", a->len > 0 ? "reloaded" :
+			    "loaded", a->path);
 		memset(a->token, 0, sizeof a->token);
 		memcpy(a->token, buf, len);
 		a->len = len;
 		a->logged = AUTH_READY;
-		log_msg("token loaded from %s", a->path);
 	}
 	explicit_bzero(buf, sizeof buf);
 	auth_set_state(a, s);

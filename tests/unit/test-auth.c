@@ -97,22 +97,62 @@ test_parse(void)
 	ok(!parses(big, NULL), "one byte over PROV_MAX_AUTH_HEADER");
 }
 
-/* Whether the file at p contains needle. */
+/*
+ * Sends stderr, where auth logs, to a fresh file named into logpath;
+ * returns the descriptor log_back() restores it from.
+ */
+static int
+log_to(char *logpath, size_t size)
+{
+	int	saved, fd;
+
+	(void)snprintf(logpath, size, "%s/log", dir);
+	saved = dup(STDERR_FILENO);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd == -1 || dup2(fd, STDERR_FILENO) == -1)
+		perror(logpath);
+	close(fd);
+	return saved;
+}
+
+static void
+log_back(int saved)
+{
+	(void)dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
+/* A process that finds a good token at once says nothing about it. */
+static void
+test_first_load_quiet(void)
+{
+	struct auth	a;
+	struct stat	st;
+	char		logpath[300];
+	int		saved;
+
+	PUT("quiet\n");
+	saved = log_to(logpath, sizeof logpath);
+	auth_init(&a, path);
+	ok(auth_check(&a, "Bearer quiet") == PROV_OK, "first load");
+	auth_clear(&a);
+	log_back(saved);
+	ok(stat(logpath, &st) == 0 && st.st_size == 0,
+	    "logs nothing (%lld bytes)", (long long)st.st_size);
+	(void)unlink(logpath);
+	(void)unlink(path);
+}
+
 static void
 test_file(void)
 {
 	struct auth	a;
 	char		big[PROV_MAX_TOKEN + 2];
 	char		logpath[300];
-	int		saved, fd;
+	int		saved;
 
 	/* Keep what auth logs, to check it never holds a token. */
-	(void)snprintf(logpath, sizeof logpath, "%s/log", dir);
-	saved = dup(STDERR_FILENO);
-	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd == -1 || dup2(fd, STDERR_FILENO) == -1)
-		perror(logpath);
-	close(fd);
+	saved = log_to(logpath, sizeof logpath);
 
 	auth_init(&a, path);
 	ok(auth_check(&a, "Bearer s3cret") == PROV_UNAUTH &&
@@ -193,10 +233,12 @@ test_file(void)
 	auth_clear(&a);
 	ok(auth_state(&a) == AUTH_UNKNOWN && a.len == 0, "cleared");
 
-	(void)dup2(saved, STDERR_FILENO);
-	close(saved);
+	log_back(saved);
 	ok(file_has(logpath, "is missing") && file_has(logpath, "is empty") &&
 	    file_has(logpath, "too long"), "each unusable state was logged");
+	ok(file_has(logpath, "token loaded from") &&
+	    file_has(logpath, "token reloaded from"),
+	    "so were the token's return and its rotation");
 	ok(!file_has(logpath, "s3cret") && !file_has(logpath, "r0tated") &&
 	    !file_has(logpath, "rewritten") && !file_has(logpath, "kkkk"),
 	    "no token in the log");
@@ -214,6 +256,7 @@ main(void)
 	}
 	(void)snprintf(path, sizeof path, "%s/enroll-token", dir);
 	test_parse();
+	test_first_load_quiet();
 	test_file();
 	(void)unlink(path);
 	(void)rmdir(dir);

@@ -63,6 +63,14 @@ setup() {
 	assert_line '| 1 headscale invocation per registration | 1.000 | PASS |'
 }
 
+@test "the rate-limit table stays bounded through both floods" {
+	# Not speed: one row per second of the window, and no refused
+	# attempt stored, hold however fast the floods run.
+	run -0 cat "$BENCH_OUT"
+	assert_line --regexp '^\| rate-limit table after \(e\) <= 61 rows .* \| [0-9]+ \| PASS \|$'
+	assert_line --regexp '^\| attempts counted after \(f\) <= 5 \(the limit\) \| [0-5] \| PASS \|$'
+}
+
 @test "every target is reported with a verdict" {
 	run -0 grep -cE '^\| .* \| (PASS|MISS) \|$' "$BENCH_OUT"
 	assert_output 8

@@ -1,7 +1,8 @@
 /*
  * test-resp.c: the error mapping for every enum value, the headers each
- * error carries, header injection refused, control characters escaped in
- * JSON, HEAD without a body, and the timestamp format.
+ * error carries, the exact bytes of the header block, header injection
+ * refused, control characters escaped in JSON, HEAD without a body, and the
+ * timestamp format.
  */
 #include "config.h"
 
@@ -217,6 +218,47 @@ test_headers(void)
 	    "Content-Length: 2\r\n"
 	    "X-Test: tab\tis fine\r\n"
 	    "\r\n{}") == 0, "exact response bytes");
+	finish(&f);
+
+	start(&f, "GET");
+	ok(resp_begin(&f.r, 200, -1) == 0 && resp_end_headers(&f.r) == 0 &&
+	    strcmp(f.mem.out, "Status: 200 OK\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "\r\n") == 0, "streamed: no Content-Length");
+	finish(&f);
+
+	start(&f, "GET");
+	ok(resp_begin(&f.r, 299, 9223372036854775807LL) == 0 &&
+	    strcmp(f.mem.out, "Status: 299 Unknown\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "Content-Length: 9223372036854775807\r\n") == 0,
+	    "an unknown status and the largest length");
+	finish(&f);
+
+	start(&f, "GET");
+	ok(resp_begin(&f.r, 200, 0) == 0 &&
+	    strstr(f.mem.out, "\r\nContent-Length: 0\r\n") != NULL,
+	    "length 0 is sent");
+	finish(&f);
+
+	start(&f, "GET");
+	ok(resp_begin(&f.r, 99, 0) == -1 && resp_begin(&f.r, 1000, 0) == -1 &&
+	    f.r.status == 0 && f.mem.outlen == 0,
+	    "a status outside 100-999 is refused, nothing written");
+	finish(&f);
+
+	start(&f, "DELETE");
+	f.r.allow = REQ_GET | REQ_HEAD;
+	resp_error(&f.r, PROV_METHOD);
+	ok(strcmp(f.mem.out, "Status: 405 Method Not Allowed\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "Content-Length: 30\r\n"
+	    "Allow: GET, HEAD\r\n"
+	    "\r\n{\"error\":\"method not allowed\"}") == 0,
+	    "exact bytes of an error response");
 	finish(&f);
 }
 

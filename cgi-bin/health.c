@@ -1,9 +1,12 @@
 /*
  * health: GET or HEAD /health, for load balancers and the operator.
  *
- * Answers 200 {"status":"ok"} when the database answers, 503 when it does
- * not. No token and no rate limit: it reveals nothing and costs at most
- * one trivial query a second per process.
+ * Answers 200 {"status":"ok"} when the database answers and could take a
+ * registration, 503 when it does not answer or when it sits read-only or
+ * on a full file system (reads would still be served, but every
+ * registration refused, and a monitor should see that). No token and no
+ * rate limit: it reveals nothing and costs at most one trivial query and
+ * one statvfs a second per process.
  */
 #include "config.h"
 
@@ -57,6 +60,11 @@ health(struct req *r)
 		health_ok_until = 0;
 		if (db_ping(r->db) != PROV_OK) {
 			req_why(r, "database does not answer: %s",
+			    db_errmsg(r->db));
+			return PROV_UNAVAIL;
+		}
+		if (db_writable(r->db) != PROV_OK) {
+			req_why(r, "registrations cannot be recorded: %s",
 			    db_errmsg(r->db));
 			return PROV_UNAVAIL;
 		}

@@ -9,6 +9,8 @@
  */
 #include "config.h"
 
+#include <sys/statvfs.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -373,6 +375,41 @@ db_ping(struct db *db)
 		db_set_error(db, "ping");
 	done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? PROV_OK : PROV_UNAVAIL;
+}
+
+/*
+ * Asks the kernel rather than writing: a probe write every second would
+ * grow the WAL for nothing, and the WAL's reserved space can hide a full
+ * disk from a small write anyway. f_bavail is what an unprivileged service
+ * user may still use.
+ */
+enum prov_err
+db_writable(struct db *db)
+{
+	struct statvfs	 sv;
+	const char	*path = sqlite3_db_filename(db->h, "main");
+
+	if (sqlite3_db_readonly(db->h, "main") != 0) {
+		set_why(db->why, sizeof db->why, "database opened read-only");
+		return PROV_UNAVAIL;
+	}
+	if (path == NULL || *path == '\0' || statvfs(path, &sv) == -1) {
+		set_why(db->why, sizeof db->why, "cannot check the database's "
+		    "file system: %s", path == NULL || *path == '\0' ?
+		    "no file name" : strerror(errno));
+		return PROV_UNAVAIL;
+	}
+	if (sv.f_flag & ST_RDONLY) {
+		set_why(db->why, sizeof db->why, "the database's file system "
+		    "is read-only");
+		return PROV_UNAVAIL;
+	}
+	if (sv.f_bavail == 0) {
+		set_why(db->why, sizeof db->why, "the database's file system "
+		    "is full");
+		return PROV_UNAVAIL;
+	}
+	return PROV_OK;
 }
 
 /*

@@ -43,6 +43,14 @@ void		db_close(struct db *db);
 /* PROV_OK when the database answers a trivial query, else PROV_UNAVAIL. */
 enum prov_err	db_ping(struct db *db);
 
+/*
+ * PROV_OK when a write could be recorded as far as can be told without
+ * writing: the handle is not read-only and the file system holding the
+ * database is mounted writable and has space left. Else PROV_UNAVAIL, with
+ * the reason in db_errmsg(db).
+ */
+enum prov_err	db_writable(struct db *db);
+
 /* Records m in one transaction. PROV_OK or PROV_UNAVAIL. */
 enum prov_err	db_machine_add(struct db *db, const struct machine *m);
 

@@ -329,7 +329,7 @@ client() {
 
 # --- a database that cannot be written -------------------------------
 
-@test "a read-only data directory: register 503, reads served, rows intact" {
+@test "a read-only data directory: register 503, health 503, reads served, rows intact" {
 	local before wrapper="$BATS_FILE_TMPDIR/ro-data"
 	# Root writes through any file mode, so chmod proves nothing here.
 	# Each program gets a private mount namespace in which the data
@@ -357,7 +357,15 @@ client() {
 	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
 	assert_equal "$HTTP_STATUS" 200
 	assert_equal "$(jq length <<<"$HTTP_BODY")" "$(rows)"
+	# A monitor watching /health sees that registrations cannot land.
+	http GET /health
+	assert_equal "$HTTP_STATUS" 503
+	assert_json_error
+	run -0 grep -c 'health .* 503 .*registrations cannot be recorded' \
+	    "$STACK_LOGS/health.log"
 	stack_restart_programs
+	http GET /health
+	assert_equal "$HTTP_STATUS" 200
 
 	assert_equal "$(machines)" "$before"
 	run -0 sqlite3 "$STACK_DB" 'PRAGMA integrity_check'

@@ -311,6 +311,7 @@ test_refusals(void)
 #define RO_LIST		0x04
 #define RO_ADD		0x08
 #define RO_WHY		0x10
+#define RO_WRITABLE	0x20
 
 static int
 read_only_child(const char *path)
@@ -332,6 +333,9 @@ read_only_child(const char *path)
 		bits |= RO_ADD;
 	if (*db_errmsg(db) != '\0')
 		bits |= RO_WHY;
+	if (db_writable(db) == PROV_UNAVAIL &&
+	    strstr(db_errmsg(db), "read-only") != NULL)
+		bits |= RO_WRITABLE;
 	db_close(db);
 	return bits;
 }
@@ -371,10 +375,13 @@ test_read_only(void)
 	ok(bits & RO_LIST, "read-only: lists the rows");
 	ok(bits & RO_ADD, "read-only: adding is PROV_UNAVAIL");
 	ok(bits & RO_WHY, "read-only: with a reason");
+	ok(bits & RO_WRITABLE, "read-only: db_writable() says so");
 
 	(void)chmod(path, 0600);
 	ok(db_open(&db, path, 0) == PROV_OK && count_rows(db) == 4,
 	    "read-only: rows intact afterwards");
+	ok(db_writable(db) == PROV_OK, "and writable again: %s",
+	    db_errmsg(db));
 	db_close(db);
 }
 

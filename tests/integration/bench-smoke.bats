@@ -29,6 +29,8 @@ setup() {
 
 @test "bench/run --quick finishes and stops what it started" {
 	run -0 cat "$BATS_FILE_TMPDIR/status"
+	# Shown only when the test fails: where the run stopped, and why.
+	tail -n 20 "$BATS_FILE_TMPDIR/progress.log"
 	assert_output 0
 	# The working directory, with its sockets and databases, is gone.
 	run -0 find "$BATS_FILE_TMPDIR" -maxdepth 1 -name 'sovran-bench.*'

@@ -105,7 +105,7 @@ run_keyed(struct db *db, const char *sql, const char *key, size_t keylen,
 		*c1 = sqlite3_column_int64(st, 1);
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		db_set_error(db, "rate limit count");
+		db_set_error(db, "rate limit");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;

@@ -213,6 +213,35 @@ test_unavailable(void)
 }
 
 /*
+ * A client at its limit is refused on a read. While another connection
+ * holds the write lock, the refusal still comes: a decision that needed
+ * the lock would wait out the busy timeout and report PROV_UNAVAIL.
+ */
+static void
+test_refusal_without_lock(void)
+{
+	char		 path[512];
+	struct db	*db;
+	sqlite3		*h = NULL;
+	unsigned int	 ra;
+
+	scratch_path(path, sizeof(path), "lock.db");
+	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
+		ok(0, "open lock.db: %s", db_errmsg(NULL));
+		return;
+	}
+	ok(hit(db, "full", T0, 1, &ra) == PROV_OK, "one attempt, the limit");
+	ok(sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) ==
+	    SQLITE_OK && sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL) == SQLITE_OK, "another connection takes the write lock");
+	ok(hit(db, "full", T0 + 1000, 1, &ra) == PROV_LIMITED && ra == 60,
+	    "the next is refused all the same (Retry-After %u)", ra);
+	(void)sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(h);
+	db_close(db);
+}
+
+/*
  * NPROC processes, each with its own handle, start together and each try
  * TRIES times at the same instant on one key. Each reports how many got
  * through in its exit status (255: something failed).
@@ -301,6 +330,7 @@ main(void)
 	test_edges(db);
 	db_close(db);
 	test_unavailable();
+	test_refusal_without_lock();
 	test_processes();
 	scratch_remove();
 	return done_testing();

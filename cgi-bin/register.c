@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "headscale.h"
+#include "log.h"
 #include "resp.h"
 #include "serve.h"
 
@@ -87,11 +88,17 @@ register_machine(struct req *r)
 	m.key_expires_at = key.expires_at;
 	if (db_machine_add(r->db, &m) != PROV_OK) {
 		char	why[PROV_MAX_REASON] = "";
+		int	expired;
 
+		/* Both reasons reach the log: each needs its own fix. */
+		expired = hs_expire_key(r->cfg, key.id, why, sizeof why) ==
+		    PROV_OK;
+		if (!expired)
+			log_msg("key %llu could not be expired: %s",
+			    (unsigned long long)key.id, why);
 		req_why(r, "key %llu not recorded, so not returned (%s): %s",
-		    (unsigned long long)key.id,
-		    hs_expire_key(r->cfg, key.id, why, sizeof why) == PROV_OK ?
-		    "expired" : "expiring it failed", db_errmsg(r->db));
+		    (unsigned long long)key.id, expired ? "expired" :
+		    "not expired", db_errmsg(r->db));
 		e = PROV_UNAVAIL;
 		goto out;
 	}

@@ -333,7 +333,8 @@ db_open(struct db **out, const char *path, unsigned int flags)
 	 * written, which is what we want for a read-only store.
 	 */
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_NOMUTEX | ((flags & DB_NOFOLLOW) ?
+	    SQLITE_OPEN_NOFOLLOW : 0), NULL) != SQLITE_OK) {
 		set_why(open_why, sizeof(open_why), "cannot open %s: %s", path,
 		    db->h != NULL ? sqlite3_errmsg(db->h) : "out of memory");
 		db_close(db);

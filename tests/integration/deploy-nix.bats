@@ -39,6 +39,14 @@ evaluate() {
 	    --arg module "$MODULE" --arg set "$set" "$@"
 }
 
+# endpoint_setting NAME: serviceConfig.NAME of the three endpoint
+# services in $json, as a JSON list.
+endpoint_setting() {
+	jq -c --arg name "$1" '[.config.systemd.services | to_entries[] |
+	    select(.key | test("^sovran-provisioner-(health|register|machines)$")) |
+	    .value.serviceConfig[$name]]' <<<"$json"
+}
+
 DOMAINS='enable = true; domain = "prov.example.org"; headscaleDomain = "hs.example.org";'
 CONNECT='{ sovran.deployConnect = { enable = true; headscaleServer = "https://hs.example.org"; }; }'
 
@@ -95,9 +103,7 @@ CONNECT='{ sovran.deployConnect = { enable = true; headscaleServer = "https://hs
 
 @test "a custom stateDir reaches every unit and the environment, the default path nowhere" {
 	json=$(evaluate "{ $DOMAINS stateDir = \"/srv/sovran\"; }")
-	run -0 jq -c '[.config.systemd.services | to_entries[] |
-	    select(.key | test("^sovran-provisioner-(health|register|machines)$")) |
-	    .value.serviceConfig.ReadWritePaths]' <<<"$json"
+	run -0 endpoint_setting ReadWritePaths
 	assert_output '[["","/srv/sovran"],["","/srv/sovran"],["","/srv/sovran"]]'
 	run -0 jq -r '.config.environment.etc["sovran-provisioner/environment"].text' <<<"$json"
 	assert_line "PROVISIONER_DATA_DIR=/srv/sovran"
@@ -143,9 +149,7 @@ CONNECT='{ sovran.deployConnect = { enable = true; headscaleServer = "https://hs
 	json=$(evaluate "{ $DOMAINS }" --arg system '{
 	    services.headscale.group = "hs-sock"; users.groups.hs-sock = { };
 	    services.caddy.group = "www"; users.groups.www = { }; }')
-	run -0 jq -c '[.config.systemd.services | to_entries[] |
-	    select(.key | test("^sovran-provisioner-(health|register|machines)$")) |
-	    .value.serviceConfig.SupplementaryGroups]' <<<"$json"
+	run -0 endpoint_setting SupplementaryGroups
 	assert_output '[["","hs-sock"],["","hs-sock"],["","hs-sock"]]'
 	run -0 jq -c '[.config.systemd.sockets[].socketConfig.SocketGroup]' <<<"$json"
 	assert_output '["www","www","www"]'

@@ -41,9 +41,14 @@ let
     if serverUnits != null then serverUnits
     else b.concatMap (e: [ "sovran-provisioner-${e}.socket" "sovran-provisioner-${e}.service" ]) endpoints
       ++ [ "sovran-provisioner-bootstrap.service" ]);
-  # client/nix/package.nix installs both client units.
-  clientPackage = mkPackage "sovran-provisioner-client" "0.1.0"
-    [ "sovran-auto-provision.service" "deploy-tailscale-connect.service" ];
+  # client/nix/package.nix installs every unit of client/ (the templates
+  # named without .in).
+  clientPackage = clientDir: mkPackage "sovran-provisioner-client" "0.1.0" (
+    let
+      unit = n: b.match "(.*\\.(service|socket|timer))(\\.in)?" n;
+      names = b.filter (x: x != null) (map unit (b.attrNames (b.readDir clientDir)));
+    in
+    b.foldl' (acc: m: if b.elem (b.head m) acc then acc else acc ++ [ (b.head m) ]) [ ] names);
   storeFile = name: "/nix/store/00000000000000000000000000000000-${name}";
 
   pkgs = {
@@ -57,8 +62,10 @@ let
     curl = mkPackage "curl" "1" [ ];
     coreutils = mkPackage "coreutils" "1" [ ];
     gnused = mkPackage "gnused" "1" [ ];
+    gnugrep = mkPackage "gnugrep" "1" [ ];
     callPackage = path: args:
-      if lib.hasSuffix "client/nix/package.nix" (toString path) then clientPackage else serverPackage;
+      if lib.hasSuffix "client/nix/package.nix" (toString path) then clientPackage (dirOf (dirOf path))
+      else serverPackage;
     writeText = name: text: { outPath = storeFile name; inherit text; };
     formats.yaml = _: {
       type = lib.types.attrsOf lib.yamlValue;

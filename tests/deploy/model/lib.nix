@@ -254,6 +254,27 @@ let
     };
   };
 
+  # lib/modules.nix mkRenamedOptionModule (doRename): the old path is an
+  # option of its own whose definitions go to the new one, with a warning
+  # when it is defined. Left out: the priority of the old definition is
+  # not carried over.
+  mkRenamedOptionModule = from: to: { config, options, ... }:
+    let
+      unset = { _type = "unset"; };
+      value = getAttrFromPath from config;
+      defined = !(b.isAttrs value && value._type or null == "unset");
+    in
+    {
+      options = setAttrByPath from (mkOption { type = types.unspecified; default = unset; });
+      config = mkMerge [
+        { warnings = optional defined "The option `${showLoc from}' has been renamed to `${showLoc to}'."; }
+        (setAttrByPath to (mkIf defined value))
+      ];
+    };
+  setAttrByPath = path: v:
+    if path == [ ] then v else { ${b.head path} = setAttrByPath (b.tail path) v; };
+  getAttrFromPath = path: set: b.foldl' (s: n: s.${n}) set path;
+
   # pkgs.formats.yaml's value type (pkgs/pkgs-lib/formats.nix).
   yamlValue = types.nullOr (types.oneOf [ types.bool types.int types.str types.path
     (types.attrsOf yamlValue) (types.listOf yamlValue) ]) // { description = "YAML value"; };

@@ -25,6 +25,10 @@
 #     links every unit of systemd.packages into one directory with ln -s,
 #     and a unit also defined in systemd.services becomes a drop-in)
 #   nixos/modules/services/networking/firewall.nix @ 2e1d0989
+#   nixos/modules/services/networking/ssh/sshd.nix (enable,
+#     authorizedKeysFiles, settings: a freeform submodule whose declared
+#     keys here are the three the client module sets)
+#   nixos/modules/system/boot/systemd/tmpfiles.nix (rules)
 #   nixos/modules/system/etc/etc.nix, nixos/modules/config/sysctl.nix,
 #     nixos/modules/system/activation/activation-script.nix,
 #     nixos/modules/misc/assertions.nix, nixos/modules/misc/ids.nix
@@ -73,6 +77,11 @@ let
       script = mkOption { type = types.lines; default = ""; };
       startLimitIntervalSec = mkOption { type = types.nullOr types.int; default = null; };
       startLimitBurst = mkOption { type = types.nullOr types.int; default = null; };
+    };
+  };
+  timerOptions = { name, ... }: {
+    options = unitOptions // {
+      timerConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
     };
   };
   socketOptions = { name, ... }: {
@@ -172,6 +181,9 @@ in
       packages = mkOption { type = types.listOf types.package; default = [ ]; };
       services = mkOption { type = types.attrsOf (types.submodule serviceOptions); default = { }; };
       sockets = mkOption { type = types.attrsOf (types.submodule socketOptions); default = { }; };
+      timers = mkOption { type = types.attrsOf (types.submodule timerOptions); default = { }; };
+      # system/boot/systemd/tmpfiles.nix
+      tmpfiles.rules = strList;
     };
   }
 
@@ -453,4 +465,28 @@ in
         networking.firewall.allowedUDPPorts = mkIf cfg.openFirewall [ cfg.port ];
       };
     })
+
+  # services/networking/ssh/sshd.nix
+  {
+    _file = "nixpkgs: nixos/modules/services/networking/ssh/sshd.nix";
+    options.services.openssh = {
+      enable = mkOption { type = types.bool; default = false; };
+      authorizedKeysFiles = strList;
+      settings = mkOption {
+        default = { };
+        type = types.submodule {
+          freeformType = types.attrsOf (types.nullOr (types.oneOf [ types.bool types.int types.str
+            (types.listOf types.str) ]));
+          options = {
+            PermitRootLogin = mkOption {
+              type = types.enum [ "yes" "without-password" "prohibit-password" "forced-commands-only" "no" ];
+              default = "prohibit-password";
+            };
+            PasswordAuthentication = mkOption { type = types.bool; default = true; };
+            KbdInteractiveAuthentication = mkOption { type = types.bool; default = true; };
+          };
+        };
+      };
+    };
+  }
 ]

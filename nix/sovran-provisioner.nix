@@ -70,8 +70,9 @@ let
   # Caddy adapts them); NixOS adds the access log itself. Only directives
   # that Caddy 2.6.2 and 2.8+ both accept (tests/deploy/
   # caddy-module-directives.tsv): no request buffering, whose directives
-  # changed in 2.8.0; the programs bound the body themselves. header_down
-  # drops the CGI Status line, which the fastcgi transport passes on.
+  # changed in 2.8.0, so a deadline for the body in the programs has to
+  # take its place. header_down drops the CGI Status line, which the
+  # fastcgi transport passes on.
   fastcgiRoute = name: ''
     handle ${if name == "machines" then "@machines" else "/${name}"} {
     	reverse_proxy unix/${runDir}/${name}.sock {

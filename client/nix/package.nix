@@ -1,5 +1,6 @@
 # package.nix: the two client scripts and their systemd units as one
-# package, built straight from this source tree (no compiler needed).
+# package, built straight from this source tree (no compiler needed), with
+# sovran-deploy-mode and its manual page.
 #
 # The units are the same files `make install` installs; only the
 # directory in ExecStart differs. NixOS picks them up through
@@ -15,5 +16,8 @@ runCommand "sovran-provisioner-client" { } ''
     substituteInPlace $out/lib/systemd/system/$script.service \
       --replace-fail '@sbindir@' "$out/bin"
   done
+  install -D -m 0755 ${../.}/sovran-deploy-mode $out/bin/sovran-deploy-mode
+  install -D -m 0644 ${../../docs/man/sovran-deploy-mode.8} \
+    $out/share/man/man8/sovran-deploy-mode.8
   patchShebangs $out/bin
 ''

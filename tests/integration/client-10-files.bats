@@ -34,8 +34,15 @@ snippet() {
 		      str = "str";
 		      nullOr = t: t;
 		      strMatching = re: { inherit re; };
+		      ints.positive = "positive";
 		    };
 		    mkIf = cond: value: if cond then value else { };
+		    mkMerge = builtins.foldl' (a: b:
+		      let m = x: y: if builtins.isAttrs x && builtins.isAttrs y
+		        then x // builtins.mapAttrs (n: v: if x ? ${n} then m x.${n} v else v) y
+		        else y;
+		      in m a b) { };
+		    mkRenamedOptionModule = from: to: { };
 		    hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
 		    escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
 		    stringAfter = deps: text: { inherit deps text; };
@@ -47,6 +54,7 @@ snippet() {
 		    curl = store "curl";
 		    jq = store "jq";
 		    gnused = store "gnused";
+		    gnugrep = store "gnugrep";
 		  };
 		  opts = (import module { config = { }; inherit lib pkgs; }).options.sovran;
 		  group = builtins.head (builtins.attrNames opts);
@@ -63,7 +71,7 @@ snippet() {
 
 @test "the scripts are POSIX sh and shellcheck-clean" {
 	local script
-	for script in sovran-auto-provision deploy-tailscale-connect; do
+	for script in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
 		run -0 head -n 1 "$CLIENT/$script"
 		assert_output '#!/bin/sh'
 		[[ -x $CLIENT/$script ]] || fail "$script is not executable"
@@ -148,6 +156,9 @@ snippet() {
 	tools=$(jq -r '.systemd.services["deploy-tailscale-connect"].path[]' \
 	    <<<"$output" | sed 's/.*-//' | sort | tr '\n' ' ')
 	assert_equal "$tools" "coreutils gnused jq tailscale "
+	tools=$(jq -r '.systemd.services["sovran-deploy-mode"].path[]' \
+	    <<<"$output" | sed 's/.*-//' | sort | tr '\n' ' ')
+	assert_equal "$tools" "coreutils gnugrep tailscale "
 	assert_equal "$(jq -r '.environment.etc["sovran/headscale-server"].text' \
 	    <<<"$output")" https://hs.example.net
 }
@@ -157,7 +168,8 @@ snippet() {
 	nix_eval -E "import $CLIENT/nix/package.nix {
 	    runCommand = name: env: script: script; }"
 	# The build script, run with this tree where the store copy would be.
-	jq -r . <<<"$output" | sed "s|/nix/store/[a-z0-9]*-client|$CLIENT|g" \
+	jq -r . <<<"$output" | sed -e "s|/nix/store/[a-z0-9]*-client|$CLIENT|g" \
+	    -e "s|/nix/store/[a-z0-9]*-\(sovran-deploy-mode.8\)|$TOP_SRCDIR/docs/man/\1|g" \
 	    >"$BATS_TEST_TMPDIR/build.sh"
 	(
 		set -e
@@ -173,6 +185,8 @@ snippet() {
 		# shellcheck source=/dev/null
 		. "$BATS_TEST_TMPDIR/build.sh"
 	)
+	[[ -x $out/bin/sovran-deploy-mode && -f $out/share/man/man8/sovran-deploy-mode.8 ]] ||
+	    fail "sovran-deploy-mode or its manual page not installed"
 	for script in sovran-auto-provision deploy-tailscale-connect; do
 		[[ -x $out/bin/$script ]] || fail "$script not installed"
 		run -0 grep -x "ExecStart=$out/bin/$script" \

@@ -106,15 +106,10 @@ in
         };
       };
 
-      systemd.tmpfiles.rules = [ "d /run/sovran 0755 root root -" ];
-
-      # At boot, then every five minutes: begins deploy mode on the first
-      # boot, ends it when its time is up, else puts the key in place.
+      # The units come with the package; here only what is NixOS-specific.
+      systemd.packages = [ client ];
       systemd.services.sovran-deploy-mode = {
-        description = "Begin, keep or end deploy mode";
         wantedBy = [ "multi-user.target" ];
-        after = [ "local-fs.target" "systemd-tmpfiles-setup.service" "tailscaled.service" ];
-        before = [ "sshd.service" "deploy-tailscale-connect.service" ];
         environment = {
           SOVRAN_DEPLOY_HOURS = toString cfg.deployModeHours;
           SOVRAN_AUTHKEY_FILE = cfg.authKeyFile;
@@ -124,27 +119,10 @@ in
           pkgs.coreutils
           pkgs.gnugrep
         ];
-        serviceConfig = {
-          Type = "oneshot";
-          ExecStart = "${client}/bin/sovran-deploy-mode refresh";
-          StateDirectory = "sovran/deploy-mode";
-          StateDirectoryMode = "0700";
-          NoNewPrivileges = true;
-          ProtectSystem = "strict";
-          ReadWritePaths = [ "/run/sovran" "-${dirOf cfg.authKeyFile}" "-/run/tailscale" ];
-          ProtectHome = true;
-          PrivateTmp = true;
-          PrivateDevices = true;
-          RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
-        };
+        # Ending deploy mode deletes the auth key wherever it is.
+        serviceConfig.ReadWritePaths = [ "-${dirOf cfg.authKeyFile}" ];
       };
-      systemd.timers.sovran-deploy-mode = {
-        wantedBy = [ "timers.target" ];
-        timerConfig = {
-          OnBootSec = "5min";
-          OnUnitActiveSec = "5min";
-        };
-      };
+      systemd.timers.sovran-deploy-mode.wantedBy = [ "timers.target" ];
     }
 
     (lib.mkIf (cfg.headscaleServer != "") {
@@ -155,7 +133,6 @@ in
         mode = "0644";
       };
 
-      systemd.packages = [ client ];
       systemd.services.deploy-tailscale-connect = {
         wantedBy = [ "multi-user.target" ];
         environment.SOVRAN_AUTHKEY_FILE = cfg.authKeyFile;

@@ -85,14 +85,16 @@ snippet() {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
 	local unit dir="$BATS_TEST_TMPDIR/units"
 	mkdir -p "$dir"
-	for unit in sovran-auto-provision deploy-tailscale-connect; do
+	for unit in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
 		sed "s|@sbindir@|$CLIENT|" "$CLIENT/$unit.service.in" \
 		    >"$dir/$unit.service"
 	done
+	cp "$CLIENT/sovran-deploy-mode.timer" "$dir/"
 	# Unknown keys are only warnings, so any output at all is a failure.
 	run --separate-stderr systemd-analyze verify --man=no \
 	    "$dir/sovran-auto-provision.service" \
-	    "$dir/deploy-tailscale-connect.service"
+	    "$dir/deploy-tailscale-connect.service" \
+	    "$dir/sovran-deploy-mode.service" "$dir/sovran-deploy-mode.timer"
 	assert_success
 	# shellcheck disable=SC2154 # set by run --separate-stderr
 	assert_equal "$stderr" ''
@@ -114,8 +116,8 @@ snippet() {
 
 @test "the built units name the installed scripts" {
 	local unit
-	for unit in sovran-auto-provision deploy-tailscale-connect; do
-		run -0 grep -c -E "^ExecStart=/([^@ ]*/)?sbin/$unit\$" \
+	for unit in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
+		run -0 grep -c -E "^ExecStart=/([^@ ]*/)?sbin/$unit( refresh)?\$" \
 		    "$TOP_BUILDDIR/client/$unit.service"
 		assert_output 1
 	done
@@ -185,11 +187,12 @@ snippet() {
 		# shellcheck source=/dev/null
 		. "$BATS_TEST_TMPDIR/build.sh"
 	)
-	[[ -x $out/bin/sovran-deploy-mode && -f $out/share/man/man8/sovran-deploy-mode.8 ]] ||
-	    fail "sovran-deploy-mode or its manual page not installed"
-	for script in sovran-auto-provision deploy-tailscale-connect; do
+	[[ -f $out/share/man/man8/sovran-deploy-mode.8 &&
+	    -f $out/lib/systemd/system/sovran-deploy-mode.timer ]] ||
+	    fail "sovran-deploy-mode's manual page or timer not installed"
+	for script in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
 		[[ -x $out/bin/$script ]] || fail "$script not installed"
-		run -0 grep -x "ExecStart=$out/bin/$script" \
+		run -0 grep -x -E "ExecStart=$out/bin/$script( refresh)?" \
 		    "$out/lib/systemd/system/$script.service"
 	done
 	command -v systemd-analyze >/dev/null || return 0

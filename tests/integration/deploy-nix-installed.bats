@@ -69,8 +69,8 @@ The option \`sovran_systemsOS.deploy.headscaleAuthKeyFile' defined in \`/etc/nix
 @test "the old installer's empty server means deploy mode without a tailnet" {
 	run -0 evaluate "{ sovran_systemsOS.deploy = { enable = true; authorizedKey = \"$KEY\"; headscaleServer = \"\"; }; }"
 	run -0 jq -c '[.config.services.tailscale, .config.systemd.services["deploy-tailscale-connect"],
-	    .config.systemd.services["sovran-deploy-mode"].serviceConfig.ExecStart]' <<<"$output"
-	assert_output '[null,null,"/nix/store/00000000000000000000000000000000-sovran-provisioner-client/bin/sovran-deploy-mode refresh"]'
+	    .config.systemd.services["sovran-deploy-mode"].wantedBy]' <<<"$output"
+	assert_output '[null,null,["multi-user.target"]]'
 }
 
 @test "the new names give no warning; disabled, the module configures nothing" {
@@ -103,10 +103,16 @@ The option \`sovran_systemsOS.deploy.headscaleAuthKeyFile' defined in \`/etc/nix
 	    headscaleServer = \"https://hs.example.net\"; }; }"
 	json=$output
 	run -0 jq -c '.config.systemd.services["sovran-deploy-mode"] |
-	    [.environment.SOVRAN_DEPLOY_HOURS, .serviceConfig.Type, .wantedBy]' <<<"$json"
-	assert_output '["12","oneshot",["multi-user.target"]]'
-	run -0 jq -c '.config.systemd.timers["sovran-deploy-mode"]' <<<"$json"
-	assert_output '{"timerConfig":{"OnBootSec":"5min","OnUnitActiveSec":"5min"},"wantedBy":["timers.target"]}'
+	    [.environment.SOVRAN_DEPLOY_HOURS, .wantedBy, .serviceConfig.ReadWritePaths]' <<<"$json"
+	assert_output '["12",["multi-user.target"],["-/var/lib/secrets"]]'
+	run -0 jq -c '[.config.systemd.packages, .config.systemd.timers["sovran-deploy-mode"]]' <<<"$json"
+	assert_output '[["/nix/store/00000000000000000000000000000000-sovran-provisioner-client"],{"wantedBy":["timers.target"]}]'
+	# The package's units: refresh at boot, before sshd, and every 5 minutes.
+	run -0 grep -x 'ExecStart=@sbindir@/sovran-deploy-mode refresh' \
+	    "$TOP_SRCDIR/client/sovran-deploy-mode.service.in"
+	run -0 grep -x 'Before=sshd.service ssh.service deploy-tailscale-connect.service' \
+	    "$TOP_SRCDIR/client/sovran-deploy-mode.service.in"
+	run -0 grep -x 'OnUnitActiveSec=5min' "$TOP_SRCDIR/client/sovran-deploy-mode.timer"
 	run -0 jq -r '.config.systemd.services["deploy-tailscale-connect"].serviceConfig.ExecCondition' <<<"$json"
 	assert_output '/nix/store/00000000000000000000000000000000-sovran-provisioner-client/bin/sovran-deploy-mode status'
 }

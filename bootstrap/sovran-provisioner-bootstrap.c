@@ -11,7 +11,9 @@
  *      white space): 32 bytes from getrandom(2) as 64 lower-case hex digits
  *      and a newline, written to a fresh 0600 file, synced and linked into
  *      place; never printed;
- *   3. the database, created or migrated, handed to the service user;
+ *   3. the database, created or migrated, handed to the service user,
+ *      and the Flask service's machines.json imported into it once
+ *      (import.c);
  *   4. a look at "headscale version": anything but 0.28.x is warned about;
  *   5. a bounded wait until headscale answers (BOOTSTRAP_WAIT seconds);
  *   6. the Headscale users HEADSCALE_USER and ADMIN_USER, each created only
@@ -19,11 +21,13 @@
  *
  * The data directory belongs to the service user, who could leave symlinks,
  * FIFOs or hard links to other files in it. Before anything is changed,
- * every file this program reads, writes or hands over is looked at through
- * the directory's descriptor with O_NOFOLLOW: a symlink, anything but a
+ * every file this program writes or hands over is looked at through the
+ * directory's descriptor with O_NOFOLLOW: a symlink, anything but a
  * regular file, or a file with a second hard link (which could be a root
  * file linked in) stops the run with EXIT_FS and nothing touched. sqlite
- * then opens the database with SQLITE_OPEN_NOFOLLOW (DB_NOFOLLOW).
+ * then opens the database with SQLITE_OPEN_NOFOLLOW (DB_NOFOLLOW). The
+ * import only reads machines.json, with its own checks, and skips a file
+ * it refuses rather than stopping the boot.
  *
  * Exit status (also documented in docs/deployment-notes.md):
  *   0  everything is in place
@@ -54,6 +58,7 @@
 #include "conf.h"
 #include "db.h"
 #include "headscale.h"
+#include "import.h"
 #include "log.h"
 #include "validate.h"
 
@@ -546,6 +551,7 @@ main(int argc, char *argv[])
 	inspect(&b);
 	ensure_token(&b, TOKEN_NAME);
 	database(&b);
+	import_machines(&b.cfg, b.dirfd);	/* the Flask service's history */
 	headscale_version(&b);
 	wait_for_headscale(&b);
 	ensure_user(&b, b.cfg.headscale_user, "HEADSCALE_USER");

@@ -16,7 +16,7 @@ load helper
 
 # What the client's NixOS unit puts on PATH (tailscale, curl, jq,
 # coreutils, iproute2, xxd, then the defaults: findutils, grep, sed).
-LEGACY_TOOLS=(curl jq cat head sleep tr od ip xxd find grep sed)
+LEGACY_TOOLS=(curl jq cat head sleep tr od ip xxd find grep sed mktemp rm)
 
 setup_file() {
 	stack_start
@@ -63,7 +63,7 @@ raw_register() {
 	# Unknown is NULL in the store, null in /machines, said in the log.
 	assert_equal "$(sqlite3 "$STACK_DB" "SELECT count(*) FROM machines
 	    WHERE hostname = '$name' AND mac IS NULL")" 1
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	jq -e --arg n "$name" 'map(select(.hostname == $n)) |
 	    length == 1 and .[0].mac == null and (.[0].key_id | type) == "number"' \
@@ -75,7 +75,7 @@ raw_register() {
 	local body
 	for body in '{"hostname": "legacy-absent"}' \
 	    '{"hostname": "legacy-empty", "mac": ""}'; do
-		http POST /register -H "Authorization: Bearer $STACK_TOKEN" \
+		http POST /register -H @"$(auth_file "$STACK_TOKEN")" \
 		    -H 'Content-Type: application/json' --data-binary "$body"
 		assert_equal "$HTTP_STATUS" 200
 	done
@@ -85,7 +85,7 @@ raw_register() {
 	for body in '{"hostname": "x", "mac": "Unknown"}' \
 	    '{"hostname": "x", "mac": "none"}' '{"hostname": "x", "mac": null}' \
 	    '{"hostname": "x", "mac": "aa:bb:cc:dd:ee"}'; do
-		http POST /register -H "Authorization: Bearer $STACK_TOKEN" \
+		http POST /register -H @"$(auth_file "$STACK_TOKEN")" \
 		    -H 'Content-Type: application/json' --data-binary "$body"
 		echo "body: $body"
 		assert_equal "$HTTP_STATUS" 400

@@ -306,7 +306,8 @@ import_machines(const struct conf *cfg, int dirfd)
 		goto out;
 	}
 
-	if (db_open(&db, cfg->db_path, 0) != PROV_OK) {
+	/* Run as root in a directory the service user writes: no symlinks. */
+	if (db_open(&db, cfg->db_path, DB_NOFOLLOW) != PROV_OK) {
 		log_msg("%s: not imported: %s", IMPORT_NAME, db_errmsg(NULL));
 		goto out;
 	}

@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "conf.h"
 #include "db.h"
 #include "headscale.h"
@@ -291,25 +292,29 @@ random_bytes(unsigned char *buf, size_t len)
 }
 
 /*
- * Whether fd (at offset 0) holds anything but white space: a file that
- * does not is no token, whatever its size. Returns 1, 0, or -1 with errno.
+ * Whether fd (at offset 0) holds anything but white space in the bytes a
+ * token may have (auth.c refuses a longer file anyway): one that does not
+ * is no token. Returns 1, 0, or -1 with errno.
  */
 static int
 has_token(int fd)
 {
-	char	buf[512];
-	ssize_t	n, i;
+	char	buf[PROV_MAX_TOKEN + 1];
+	size_t	len = 0, i;
+	ssize_t	n;
 
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+	while (len < sizeof(buf) &&
+	    (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
-		for (i = 0; i < n; i++)
-			if (!isspace((unsigned char)buf[i]))
-				return 1;
+		len += (size_t)n;
 	}
+	for (i = 0; i < len; i++)
+		if (!isspace((unsigned char)buf[i]))
+			return 1;
 	return 0;
 }
 

@@ -12,6 +12,7 @@ CHECK="$TOP_SRCDIR/caddy/check-directives"
 TABLE="$TOP_SRCDIR/caddy/directives.tsv"
 
 @test "the table: five tab-separated fields, yes or no, one row per key" {
+	# shellcheck disable=SC2016 # awk's $1, not the shell's
 	run -0 awk -F '\t' '/^#/ || $1 == "key" { next }
 	    NF != 5 || $2 !~ /^(yes|no)$/ || $3 !~ /^(yes|no)$/ || $4 !~ /\.go$/ ||
 	    $5 == "" { print NR ": " $0 }
@@ -69,6 +70,7 @@ TABLE="$TOP_SRCDIR/caddy/directives.tsv"
 }
 
 @test "quoted braces and comments do not confuse it; unbalanced text fails" {
+	# shellcheck disable=SC2016 # Caddy's backquotes, literally
 	printf 'x {\n\trespond `{"a":"}"}` 404 # {\n\theader X "{"\n}\n' >"$BATS_TEST_TMPDIR/q"
 	run -0 "$CHECK" "$BATS_TEST_TMPDIR/q"
 	printf 'x {\n\thandle {\n}\n' >"$BATS_TEST_TMPDIR/open"

@@ -122,7 +122,7 @@ installed_programs() {
 	# The code: the library, the programs, the bootstrap and the client
 	# scripts; not the documentation, the tests or example files.
 	local -a code=("$TOP_SRCDIR"/lib "$TOP_SRCDIR"/cgi-bin \
-	    "$TOP_SRCDIR"/bootstrap "$TOP_SRCDIR"/client)
+	    "$TOP_SRCDIR"/bootstrap "$TOP_SRCDIR"/client "$TOP_BUILDDIR"/backup)
 	local var
 	local -a vars
 	mapfile -t vars < <(awk '$1 == ".It" && $2 == "Ev" {
@@ -148,6 +148,7 @@ installed_programs() {
 			grep -hoE '"[A-Z][A-Z0-9]*_[A-Z0-9_]+"' "$TOP_SRCDIR"/lib/conf.c
 			grep -hoE '\bSOVRAN_[A-Z0-9_]+' "$TOP_SRCDIR"/client/sovran-auto-provision \
 			    "$TOP_SRCDIR"/client/deploy-tailscale-connect
+			grep -hoE '\$\{[A-Z][A-Z0-9_]+:-' "$TOP_SRCDIR"/backup/*.in
 		} | grep -oE '[A-Z][A-Z0-9_]+' | grep -vxE 'getenv|env_or' | sort -u)
 	((${#vars[@]} >= 15)) || fail "only ${#vars[@]} variables found in the code"
 	for var in "${vars[@]}"; do

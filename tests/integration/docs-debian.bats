@@ -123,7 +123,17 @@ translate() {
 		# The headscale user is only in the scratch root.
 		c=${c#runuser -u headscale -- }
 		# shellcheck disable=SC2016 # $ROOT expands when the script runs
-		sed -E 's#(^|[ =>])/(etc|usr|var)/#\1$ROOT/\2/#g' <<<"$c"
+		c=$(sed -E 's#(^|[ =>])/(etc|usr|var|root)/#\1$ROOT/\2/#g' <<<"$c")
+		# The installed backup tool, its defaults moved into the root.
+		if [[ $c == 'sovran-provisioner-backup '* ]]; then
+			# shellcheck disable=SC2016 # expanded by the script
+			c='env PROVISIONER_DATA_DIR="$ROOT/var/lib/sovran-provisioner"'\
+' PROVISIONER_ENV_FILE="$ROOT/etc/sovran-provisioner/environment"'\
+' HEADSCALE_STATE_DIR="$ROOT/var/lib/headscale"'\
+' HEADSCALE_CONFIG_DIR="$ROOT/etc/headscale"'\
+' "$ROOT/usr/sbin/sovran-provisioner-backup"'${c#sovran-provisioner-backup}
+		fi
+		printf '%s\n' "$c"
 		;;
 	esac
 }
@@ -186,4 +196,71 @@ translate() {
 	done < <(grep '^systemctl ' "$BATS_FILE_TMPDIR/commands" |
 	    grep -oE '[a-z0-9-]+\.(service|socket)')
 	[[ -z $failures ]] || fail "not installed:$failures"
+}
+
+# upgrade_block N: the Nth sh block of the guide's Debian upgrade steps.
+upgrade_block() {
+	awk -v want="$1" '/^## Upgrading the provisioner/ { up = 1; next }
+	    up && /^## / { exit }
+	    up && /^### On Debian/ { deb = 1; next }
+	    deb && /^### / { exit }
+	    deb && /^```sh/ { n++; inb = (n == want); next }
+	    inb && /^```/ { inb = 0; next }
+	    inb { print }' "$GUIDE"
+}
+
+# run_in_root FILE: the guide's commands in FILE, translated, run against
+# the scratch root the setup test installed into.
+run_in_root() {
+	local root="$BATS_FILE_TMPDIR/root" script="$1.sh" c
+	{
+		echo 'set -euo pipefail'
+		while IFS= read -r c; do
+			echo "# guide: $c"
+			translate "$c"
+		done <"$1"
+	} >"$script"
+	cat "$script"
+	run -0 env ROOT="$root" B="$BATS_FILE_TMPDIR/build" TOP_SRCDIR="$TOP_SRCDIR" \
+	    HEADSCALE_CONFIG="$root/etc/headscale/config.yaml" \
+	    PATH="$BATS_FILE_TMPDIR/bin:$PATH" bash "$script"
+}
+
+@test "the Debian upgrade, then the way back, keep the data" {
+	local root="$BATS_FILE_TMPDIR/root" data rows
+	[[ -x $root/usr/sbin/sovran-provisioner-backup ]] || skip "the scratch install did not run"
+	command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
+	# A server in use: a database with a registration, a token,
+	# Headscale's state.
+	data="$root/var/lib/sovran-provisioner"
+	mkdir -p "$data" "$root/var/lib/headscale" "$root/root"
+	sqlite3 "$data/provisioner.db" 'PRAGMA journal_mode=wal;' \
+	    'CREATE TABLE machines (id INTEGER PRIMARY KEY, hostname TEXT);' \
+	    "INSERT INTO machines (hostname) VALUES ('before');" >/dev/null
+	echo 0123456789abcdef >"$data/enroll-token"
+	echo key >"$root/var/lib/headscale/noise_private.key"
+	cp "$data/enroll-token" "$BATS_TEST_TMPDIR/token-before"
+
+	upgrade_block 1 >"$BATS_TEST_TMPDIR/upgrade"
+	grep -qx 'systemctl daemon-reload' "$BATS_TEST_TMPDIR/upgrade" ||
+	    fail "the upgrade does not reload systemd"
+	[[ $(grep -n 'make install' "$BATS_TEST_TMPDIR/upgrade" | cut -d: -f1) -lt \
+	    $(grep -n 'daemon-reload' "$BATS_TEST_TMPDIR/upgrade" | cut -d: -f1) ]] ||
+	    fail "daemon-reload before make install"
+	run_in_root "$BATS_TEST_TMPDIR/upgrade"
+	[[ -s $root/root/sovran-before-upgrade.tar ]] || fail "no backup taken"
+
+	# The new version changed the data.
+	sqlite3 "$data/provisioner.db" "INSERT INTO machines (hostname) VALUES ('after');"
+	echo changed >"$data/enroll-token"
+
+	upgrade_block 2 >"$BATS_TEST_TMPDIR/rollback"
+	run_in_root "$BATS_TEST_TMPDIR/rollback"
+	rows=$(sqlite3 "$data/provisioner.db" 'SELECT group_concat(hostname) FROM machines;')
+	assert_equal "$rows" before
+	cmp "$BATS_TEST_TMPDIR/token-before" "$data/enroll-token"
+
+	upgrade_block 3 >"$BATS_TEST_TMPDIR/headscale"
+	grep -qx 'headscale version' "$BATS_TEST_TMPDIR/headscale"
+	run_in_root "$BATS_TEST_TMPDIR/headscale"
 }

@@ -76,8 +76,7 @@ let
     			read_timeout 15s
     			write_timeout 15s
     		}
-    		buffer_requests
-    		max_buffer_size 64KiB
+    		header_down -Status
     		lb_try_duration 2s
     		lb_try_interval 100ms
     	}
@@ -189,7 +188,7 @@ in
             region_code = "headscale";
             region_name = "Headscale Embedded DERP";
             verify_clients = true;
-            stun_listen_addr = "0.0.0.0:3478";
+            stun_listen_addr = ":3478";
             private_key_path = "/var/lib/headscale/derp_server_private.key";
             automatically_add_embedded_derp_region = true;
           };
@@ -235,6 +234,13 @@ in
 
     services.caddy = {
       enable = true;
+      # TCP only, as caddy/Caddyfile: no HTTP/3 on udp/443, which the
+      # firewall keeps closed.
+      globalConfig = ''
+        servers {
+        	protocols h1 h2
+        }
+      '';
       virtualHosts.${cfg.headscaleDomain}.extraConfig = ''
         reverse_proxy 127.0.0.1:8080
       '';

@@ -123,7 +123,8 @@ DOMAINS='enable = true; domain = "prov.example.org"; headscaleDomain = "hs.examp
 	command -v "${CADDY:-caddy}" >/dev/null || skip "caddy is not installed"
 	json=$(evaluate "{ $DOMAINS }")
 	{
-		printf '{\n\tadmin 127.0.0.1:2019\n}\n'
+		printf '{\n\tadmin 127.0.0.1:2019\n%s\n}\n' \
+		    "$(jq -r '.config.services.caddy.globalConfig // ""' <<<"$json")"
 		jq -r '.config.services.caddy.virtualHosts | to_entries[] |
 		    "\(.key) {\n\(.value.extraConfig)\n}"' <<<"$json"
 	} >"$BATS_TEST_TMPDIR/nixos.Caddyfile"

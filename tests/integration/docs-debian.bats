@@ -138,26 +138,33 @@ translate() {
 	esac
 }
 
-@test "every command that can run here runs, in order, in a scratch root" {
-	command -v systemd-sysusers >/dev/null || skip "systemd-sysusers is not installed"
-	local root="$BATS_FILE_TMPDIR/root" script="$BATS_FILE_TMPDIR/debian.sh" c
-	mkdir -p "$root/etc/headscale" "$root/etc/caddy" "$BATS_FILE_TMPDIR/bin"
-	# What the packages provide: the directories of Headscale and Caddy,
-	# and the Headscale CLI.
-	ln -s "$TOP_BUILDDIR/tests/standin/headscale" "$BATS_FILE_TMPDIR/bin/headscale"
+# run_in_root FILE: the guide's commands in FILE, translated, run against
+# the scratch root the setup test installed into.
+run_in_root() {
+	local root="$BATS_FILE_TMPDIR/root" script="$1.sh" c
 	{
 		echo 'set -euo pipefail'
 		while IFS= read -r c; do
 			echo "# guide: $c"
 			translate "$c"
-		done <"$BATS_FILE_TMPDIR/commands"
+		done <"$1"
 	} >"$script"
 	cat "$script"
 	run -0 env ROOT="$root" B="$BATS_FILE_TMPDIR/build" TOP_SRCDIR="$TOP_SRCDIR" \
 	    HEADSCALE_CONFIG="$root/etc/headscale/config.yaml" \
 	    PATH="$BATS_FILE_TMPDIR/bin:$PATH" bash "$script"
+}
+
+@test "every command that can run here runs, in order, in a scratch root" {
+	command -v systemd-sysusers >/dev/null || skip "systemd-sysusers is not installed"
+	local root="$BATS_FILE_TMPDIR/root"
+	mkdir -p "$root/etc/headscale" "$root/etc/caddy" "$BATS_FILE_TMPDIR/bin"
+	# What the packages provide: the directories of Headscale and Caddy,
+	# and the Headscale CLI.
+	ln -s "$TOP_BUILDDIR/tests/standin/headscale" "$BATS_FILE_TMPDIR/bin/headscale"
+	run_in_root "$BATS_FILE_TMPDIR/commands"
 	# Nothing the guide lets run was left out by accident.
-	run -0 grep -c '^[^#]' "$script"
+	run -0 grep -c '^[^#]' "$BATS_FILE_TMPDIR/commands.sh"
 	((output >= 18)) || fail "only $output commands ran"
 
 	# Headscale: the real server, checked like the shipped template.
@@ -207,23 +214,6 @@ upgrade_block() {
 	    deb && /^```sh/ { n++; inb = (n == want); next }
 	    inb && /^```/ { inb = 0; next }
 	    inb { print }' "$GUIDE"
-}
-
-# run_in_root FILE: the guide's commands in FILE, translated, run against
-# the scratch root the setup test installed into.
-run_in_root() {
-	local root="$BATS_FILE_TMPDIR/root" script="$1.sh" c
-	{
-		echo 'set -euo pipefail'
-		while IFS= read -r c; do
-			echo "# guide: $c"
-			translate "$c"
-		done <"$1"
-	} >"$script"
-	cat "$script"
-	run -0 env ROOT="$root" B="$BATS_FILE_TMPDIR/build" TOP_SRCDIR="$TOP_SRCDIR" \
-	    HEADSCALE_CONFIG="$root/etc/headscale/config.yaml" \
-	    PATH="$BATS_FILE_TMPDIR/bin:$PATH" bash "$script"
 }
 
 @test "the Debian upgrade, then the way back, keep the data" {

@@ -47,6 +47,7 @@
 #include "conf.h"
 #include "db.h"
 #include "headscale.h"
+#include "import.h"
 #include "log.h"
 #include "validate.h"
 
@@ -419,6 +420,7 @@ main(int argc, char *argv[])
 	data_dir(&b);
 	token(&b);
 	database(&b);
+	import_machines(&b.cfg, b.dirfd);	/* the Flask service's history */
 	wait_for_headscale(&b);
 	ensure_user(&b, b.cfg.headscale_user, "HEADSCALE_USER");
 	if (strcmp(b.admin_user, b.cfg.headscale_user) != 0)

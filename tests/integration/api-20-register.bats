@@ -162,7 +162,7 @@ machine_count() {
 @test "malformed bodies are 400 with a JSON error" {
 	local body
 	for body in '' '[]' 'nope' '{"hostname":"bad_name","mac":"aa:bb:cc:dd:ee:ff"}' \
-	    '{"hostname":"ok","mac":"aa:bb:cc:dd:ee"}' '{"hostname":"ok"}'; do
+	    '{"hostname":"ok","mac":"aa:bb:cc:dd:ee"}' '{"hostname":"ok","mac":"unknown "}'; do
 		http POST /register -H "Authorization: Bearer $STACK_TOKEN" \
 		    -H 'Content-Type: application/json' --data-binary "$body"
 		echo "body: $body"

@@ -68,8 +68,8 @@ let
 
   # Same routes as caddy/Caddyfile (the test suite compares the two as
   # Caddy adapts them); NixOS adds the access log itself. Only directives
-  # that Caddy 2.6.2 and 2.8+ both accept (tests/deploy/
-  # caddy-module-directives.tsv): no request buffering, whose directives
+  # that Caddy 2.6.2 and 2.8+ both accept (caddy/check-directives,
+  # caddy/directives.tsv): no request buffering, whose directives
   # changed in 2.8.0, so a deadline for the body in the programs has to
   # take its place. header_down drops the CGI Status line, which the
   # fastcgi transport passes on.

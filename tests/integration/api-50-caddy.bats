@@ -70,6 +70,35 @@ adapt() {
 	    "$BATS_TEST_TMPDIR/prod.json"
 }
 
+@test "production: TCP only, no HTTP/3 listener on udp/443" {
+	adapt Caddyfile >"$BATS_TEST_TMPDIR/prod.json"
+	jq -e '[.apps.http.servers[].protocols] == [["h1", "h2"]]' \
+	    "$BATS_TEST_TMPDIR/prod.json"
+}
+
+@test "both: the CGI Status header is removed from every response" {
+	local f
+	for f in Caddyfile Caddyfile.local; do
+		adapt "$f" >"$BATS_TEST_TMPDIR/c.json"
+		jq -e '[.. | objects | select(.handler == "reverse_proxy") |
+			select(.transport.protocol == "fastcgi") |
+			.headers.response.delete == ["Status"]] |
+			length == 3 and all' "$BATS_TEST_TMPDIR/c.json"
+	done
+}
+
+@test "no Status header reaches a client, whatever the status" {
+	http GET /health
+	assert_equal "$HTTP_STATUS" 200
+	assert_equal "$(header Status)" ""
+	http GET /register
+	assert_equal "$HTTP_STATUS" 405
+	assert_equal "$(header Status)" ""
+	http GET /machines
+	assert_equal "$HTTP_STATUS" 401
+	assert_equal "$(header Status)" ""
+}
+
 @test "both: the provisioning routes, body cap and FastCGI transport" {
 	local f site
 	for f in Caddyfile Caddyfile.local; do

@@ -33,7 +33,7 @@ load helper
 doc_files() {
 	local f
 	for f in "$TOP_SRCDIR"/docs/*.md "$TOP_SRCDIR"/README \
-	    "$TOP_SRCDIR"/docs/man/*.[18]; do
+	    "$TOP_BUILDDIR"/docs/man/*.[18]; do
 		[[ -f $f ]] && printf '%s\n' "$f"
 	done
 }

@@ -53,12 +53,12 @@ into() {
 # register_load FILE: registers load-1, load-2, ... until killed; appends
 # "N STATUS NANOSECONDS" to FILE after each answer.
 register_load() {
-	local i=0 code
+	local i=0 code auth
+	auth=$(auth_file "$STACK_TOKEN")
 	while :; do
 		i=$((i + 1))
 		code=$(curl -s -o /dev/null -w '%{http_code}' -m 20 -X POST \
-		    -H "Authorization: Bearer $STACK_TOKEN" \
-		    -H 'Content-Type: application/json' \
+		    -H @"$auth" -H 'Content-Type: application/json' \
 		    --data-binary "$(register_body "load-$i" "$(printf '02:00:00:00:%02x:%02x' $((i / 256)) $((i % 256)))")" \
 		    "$STACK_URL/register") || code=000
 		echo "$i $code $(date +%s%N)" >>"$1"

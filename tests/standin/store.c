@@ -230,6 +230,8 @@ read_fault(const char *name, struct fault *f)
 		f->kind = FAULT_HUGE;
 	else if (strcmp(word, "slow") == 0 && f->secs >= 0)
 		f->kind = FAULT_SLOW;
+	else if (strcmp(word, "null") == 0)
+		f->kind = FAULT_NULL;
 	else if (strcmp(word, "down") == 0)
 		f->kind = FAULT_DOWN;
 	else if (strcmp(word, "exit") == 0 && f->secs >= 0 && f->secs < 256 &&

@@ -19,6 +19,9 @@ enum fault_kind {
 	FAULT_SLOW,		/* answers after secs */
 	FAULT_DOWN,		/* unreachable server: FTL after secs */
 	FAULT_EXIT,		/* exits with status code, prints nothing */
+	FAULT_NULL,		/* "null" on stdout, exit 0, nothing changed:
+				   what 0.28's "nodes delete -o json" prints
+				   when the delete itself fails */
 	FAULT_BAD		/* the fault file could not be understood */
 };
 

@@ -426,6 +426,24 @@ bind_field(sqlite3_stmt *st, int col, const char *s, size_t size)
 	return sqlite3_bind_text(st, col, s, (int)len, SQLITE_STATIC);
 }
 
+/* Binds a text field, or NULL when it is empty. */
+static int
+bind_opt_field(sqlite3_stmt *st, int col, const char *s, size_t size)
+{
+	if (*s == '\0')
+		return sqlite3_bind_null(st, col);
+	return bind_field(st, col, s, size);
+}
+
+/* Binds a number, or NULL when it is 0. */
+static int
+bind_opt_int64(sqlite3_stmt *st, int col, int64_t v)
+{
+	if (v == 0)
+		return sqlite3_bind_null(st, col);
+	return sqlite3_bind_int64(st, col, v);
+}
+
 enum prov_err
 db_machine_add(struct db *db, const struct machine *m)
 {
@@ -433,16 +451,21 @@ db_machine_add(struct db *db, const struct machine *m)
 	int		 rc;
 
 	if ((st = db_prepare(db, "INSERT INTO machines (hostname, mac, ip, "
-	    "registered_at, key_id, key_expires_at) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")) == NULL)
+	    "registered_at, key_id, key_expires_at, revoked_at, "
+	    "legacy_tailscale_ip) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) == NULL)
 		return PROV_UNAVAIL;
 	/* The key id goes in as its 64-bit pattern and comes out the same. */
 	if (bind_field(st, 1, m->hostname, sizeof(m->hostname)) != SQLITE_OK ||
-	    bind_field(st, 2, m->mac, sizeof(m->mac)) != SQLITE_OK ||
-	    bind_field(st, 3, m->ip, sizeof(m->ip)) != SQLITE_OK ||
+	    bind_opt_field(st, 2, m->mac, sizeof(m->mac)) != SQLITE_OK ||
+	    bind_opt_field(st, 3, m->ip, sizeof(m->ip)) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 4, m->registered_at) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 5, (sqlite3_int64)m->key_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 6, m->key_expires_at) != SQLITE_OK) {
+	    bind_opt_int64(st, 5, (int64_t)m->key_id) != SQLITE_OK ||
+	    bind_opt_int64(st, 6, m->key_id != 0 ? m->key_expires_at : 0) !=
+	    SQLITE_OK ||
+	    bind_opt_int64(st, 7, m->revoked_at) != SQLITE_OK ||
+	    bind_opt_field(st, 8, m->tailscale_ip, sizeof(m->tailscale_ip)) !=
+	    SQLITE_OK) {
 		set_why(db->why, sizeof(db->why), "machine field unterminated");
 		rc = SQLITE_MISUSE;
 	} else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
@@ -452,16 +475,21 @@ db_machine_add(struct db *db, const struct machine *m)
 }
 
 /*
- * Copies text column col into dst (size bytes with the NUL). Returns 0, or
- * -1 when it is NULL or too long: only a damaged or foreign database holds
- * such a row, and it is refused rather than cut.
+ * Copies text column col into dst (size bytes with the NUL); NULL is "".
+ * Returns 0, or -1 when it is NULL and may not be, or too long: only a
+ * damaged or foreign database holds such a row, and it is refused rather
+ * than cut.
  */
 static int
-column_field(sqlite3_stmt *st, int col, char *dst, size_t size)
+column_field(sqlite3_stmt *st, int col, char *dst, size_t size, int nullable)
 {
 	const unsigned char	*s;
 	int			 n;
 
+	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+		dst[0] = '\0';
+		return nullable ? 0 : -1;
+	}
 	s = sqlite3_column_text(st, col);
 	n = sqlite3_column_bytes(st, col);
 	if (s == NULL || n < 0 || (size_t)n >= size)
@@ -484,13 +512,17 @@ db_machines_each(struct db *db, int (*fn)(const struct machine *, void *),
 	int		 rc;
 
 	if ((st = db_prepare(db, "SELECT hostname, mac, ip, registered_at, "
-	    "key_id, key_expires_at FROM machines ORDER BY id DESC")) == NULL)
+	    "key_id, key_expires_at, id, revoked_at, legacy_tailscale_ip "
+	    "FROM machines ORDER BY id DESC")) == NULL)
 		return PROV_UNAVAIL;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&m, 0, sizeof(m));
-		if (column_field(st, 0, m.hostname, sizeof(m.hostname)) == -1 ||
-		    column_field(st, 1, m.mac, sizeof(m.mac)) == -1 ||
-		    column_field(st, 2, m.ip, sizeof(m.ip)) == -1) {
+		if (column_field(st, 0, m.hostname, sizeof(m.hostname),
+		    0) == -1 ||
+		    column_field(st, 1, m.mac, sizeof(m.mac), 1) == -1 ||
+		    column_field(st, 2, m.ip, sizeof(m.ip), 1) == -1 ||
+		    column_field(st, 8, m.tailscale_ip, sizeof(m.tailscale_ip),
+		    1) == -1) {
 			set_why(db->why, sizeof(db->why),
 			    "malformed row in machines");
 			done(st);
@@ -499,6 +531,8 @@ db_machines_each(struct db *db, int (*fn)(const struct machine *, void *),
 		m.registered_at = sqlite3_column_int64(st, 3);
 		m.key_id = (uint64_t)sqlite3_column_int64(st, 4);
 		m.key_expires_at = sqlite3_column_int64(st, 5);
+		m.id = sqlite3_column_int64(st, 6);
+		m.revoked_at = sqlite3_column_int64(st, 7);
 		if (fn(&m, arg) != 0) {
 			rc = SQLITE_DONE;
 			break;

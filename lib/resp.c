@@ -242,7 +242,8 @@ allow_list(unsigned int methods, char *buf, size_t len)
 	static const struct {
 		unsigned int	 bit;
 		const char	*name;
-	} m[] = { { REQ_GET, "GET" }, { REQ_HEAD, "HEAD" }, { REQ_POST, "POST" } };
+	} m[] = { { REQ_GET, "GET" }, { REQ_HEAD, "HEAD" }, { REQ_POST, "POST" },
+	    { REQ_DELETE, "DELETE" } };
 	size_t	i;
 
 	buf[0] = '\0';

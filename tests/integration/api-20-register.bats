@@ -212,7 +212,7 @@ hs_leftovers() {
 headscale_fails() {
 	local status=${*: -1} before listed
 	before=$(machine_count)
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	listed=$HTTP_BODY
 	hs_fault "${@:1:$#-1}"
 	register fault-1 aa:bb:cc:0d:ee:09
@@ -220,7 +220,7 @@ headscale_fails() {
 	assert_equal "$HTTP_STATUS" "$status"
 	assert_json_error
 	assert_equal "$(machine_count)" "$before"
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	assert_equal "$HTTP_BODY" "$listed"
 	# The program is fine afterwards.
 	register fault-ok aa:bb:cc:0d:ee:0a

@@ -123,10 +123,13 @@ adapt() {
 	done
 }
 
-@test "/machines/<sub> reaches the machines program, which has no such thing" {
+@test "/machines/<sub> reaches the machines program: DELETE only, known ids only" {
 	local log="$STACK_LOGS/machines.log" before
 	before=$(wc -l <"$log")
-	http GET /machines/42 -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines/42 -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
+	assert_equal "$HTTP_STATUS" 405
+	assert_equal "$(header Allow)" DELETE
+	http DELETE /machines/424242 -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	assert_equal "$HTTP_STATUS" 404
 	assert_json_error
 	wait_until 10 lines_exceed "$log" "$before"
@@ -134,12 +137,12 @@ adapt() {
 
 @test "a program that is down is a JSON 502 from Caddy" {
 	stop_program machines
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	start_program machines
 	assert_equal "$HTTP_STATUS" 502
 	assert_json_error
 	assert_equal "$(header Content-Type)" application/json
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	assert_equal "$HTTP_STATUS" 200
 }
 
@@ -154,7 +157,7 @@ adapt() {
 	local log="$STACK_LOGS/access.log" before
 	wait_until 10 test -s "$log"
 	before=$(wc -l <"$log")
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	assert_equal "$HTTP_STATUS" 200
 	register caddy-log aa:bb:cc:00:50:01
 	assert_equal "$HTTP_STATUS" 200

@@ -86,9 +86,9 @@ program_pid() {
 	register vg-seed-1 aa:bb:cc:00:a0:01
 	register vg-seed-2 aa:bb:cc:00:a0:02
 	pid=$(program_pid machines)
-	soak GET /machines 100 -H "Authorization: Bearer $STACK_TOKEN"
+	soak GET /machines 100 -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	h100=$(heap "$pid")
-	soak GET /machines 400 -H "Authorization: Bearer $STACK_TOKEN"
+	soak GET /machines 400 -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
 	h500=$(heap "$pid")
 	echo "heap after 100: $h100 B, after 500: $h500 B"
 	assert_equal "$h500" "$h100"

@@ -15,7 +15,8 @@
  *
  * Fault files in standin/ make a server misbehave on purpose: "fault"
  * for every command that reaches the server, "fault.<command>" (users,
- * preauthkeys, nodes, health) for one. They hold a word and an optional
+ * preauthkeys, nodes, health) for one group, "fault.<command>.<sub>"
+ * (nodes.delete) for one command. They hold a word and an optional
  * number of seconds: fail, hang, garbage, huge, slow N, down [N], exit N,
  * null.
  *
@@ -632,7 +633,8 @@ dial(int exclusive)
 		store_nap(cli_timeout());
 		fatal_connect();
 	}
-	f = store_fault(cli.path[1]->name);
+	f = store_fault(cli.path[1]->name,
+	    cli.depth > 2 ? cli.path[2]->name : "");
 	switch (f.kind) {
 	case FAULT_NONE:
 		break;

@@ -243,15 +243,16 @@ read_fault(const char *name, struct fault *f)
 }
 
 struct fault
-store_fault(const char *cmd)
+store_fault(const char *cmd, const char *sub)
 {
 	struct fault	f = { FAULT_NONE, -1, 0 };
-	char		name[64];
+	char		name[64], subname[128];
 
 	if (!store_present())
 		return f;
 	snprintf(name, sizeof name, "fault.%s", cmd);
-	if (!read_fault(name, &f))
+	snprintf(subname, sizeof subname, "fault.%s.%s", cmd, sub);
+	if (!read_fault(subname, &f) && !read_fault(name, &f))
 		(void)read_fault("fault", &f);
 	return f;
 }

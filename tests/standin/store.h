@@ -56,8 +56,11 @@ _Noreturn void	store_exit(int code);
  */
 void		store_nap(double secs);
 
-/* The fault for top-level command cmd: "fault.<cmd>" first, then "fault". */
-struct fault	store_fault(const char *cmd);
+/*
+ * The fault for command cmd sub ("nodes", "delete"): "fault.<cmd>.<sub>"
+ * first, then "fault.<cmd>", then "fault".
+ */
+struct fault	store_fault(const char *cmd, const char *sub);
 
 /*
  * Takes the lock (exclusive to write) and loads state.json, an empty state

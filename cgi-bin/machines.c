@@ -233,9 +233,13 @@ row_state(const struct machine *m, const struct hs_view *v, int64_t now,
 		return ST_NONE;		/* imported: no key of ours */
 	if (*node != NULL)
 		return ST_JOINED;
-	if (v == NULL)
+	k = v != NULL ? hsview_key(v, m->key_id) : NULL;
+	/*
+	 * Our own records decide when headscale cannot be asked, and for a
+	 * key minted after the (cached) view was taken.
+	 */
+	if (v == NULL || (k == NULL && m->registered_at >= v->fetched_at))
 		return m->key_expires_at > now ? ST_PENDING : ST_EXPIRED;
-	k = hsview_key(v, m->key_id);
 	if (k != NULL && k->used)
 		return ST_GONE;
 	/* A key headscale no longer lists cannot be used any more either. */

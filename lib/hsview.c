@@ -94,6 +94,7 @@ hsview_get(const struct conf *cfg, int fresh, const struct hs_view **v,
 		return e;
 	}
 	hsview_free(&cache.view);
+	nv.fetched_at = (int64_t)time(NULL);
 	cache.view = nv;
 	cache.valid = 1;
 	cache.fetched_ms = mono_ms();

@@ -26,6 +26,7 @@ struct hs_view {
 	size_t			 nnodes;
 	struct hs_keyinfo	*keys;		/* sorted by id */
 	size_t			 nkeys;
+	int64_t			 fetched_at;	/* unix seconds, when asked */
 };
 
 /*

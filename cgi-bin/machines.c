@@ -52,12 +52,6 @@
 /* Longest query string taken: every parameter at its longest fits. */
 #define QUERY_MAX		512
 
-enum state { ST_NONE = -1, ST_PENDING, ST_JOINED, ST_EXPIRED, ST_GONE,
-	ST_REVOKED };
-static const char *const state_names[] = {
-	"pending", "joined", "expired", "gone", "revoked"
-};
-#define NSTATES	(sizeof state_names / sizeof state_names[0])
 
 struct query {
 	struct registry_filter	 f;
@@ -157,10 +151,10 @@ query_param(struct query *q, const char *name, const char *val, size_t len,
 		memcpy(q->f.hostname, val, len + 1);
 		return 0;
 	case 3:
-		for (v = 0; v < (int64_t)NSTATES; v++)
-			if (strcmp(val, state_names[v]) == 0)
+		for (v = 0; v < (int64_t)HS_NSTATES; v++)
+			if (strcmp(val, hs_state_names[v]) == 0)
 				break;
-		if (v == (int64_t)NSTATES)
+		if (v == (int64_t)HS_NSTATES)
 			goto bad;
 		q->state = (int)v;
 		return 0;
@@ -219,35 +213,6 @@ parse_query(const char *qs, struct query *q, const char **msg)
 	return 0;
 }
 
-/* What became of registration m, and the node that joined with it. */
-static enum state
-row_state(const struct machine *m, const struct hs_view *v, int64_t now,
-    const struct hs_node **node)
-{
-	const struct hs_keyinfo	*k;
-
-	*node = v != NULL ? hsview_node(v, m->key_id) : NULL;
-	if (m->revoked_at != 0)
-		return ST_REVOKED;
-	if (m->key_id == 0)
-		return ST_NONE;		/* imported: no key of ours */
-	if (*node != NULL)
-		return ST_JOINED;
-	k = v != NULL ? hsview_key(v, m->key_id) : NULL;
-	/*
-	 * Our own records decide when headscale cannot be asked, and for a
-	 * key minted after the (cached) view was taken.
-	 */
-	if (v == NULL || (k == NULL && m->registered_at >= v->fetched_at))
-		return m->key_expires_at > now ? ST_PENDING : ST_EXPIRED;
-	if (k != NULL && k->used)
-		return ST_GONE;
-	/* A key headscale no longer lists cannot be used any more either. */
-	if (k == NULL || k->expires_at <= now)
-		return ST_EXPIRED;
-	return ST_PENDING;
-}
-
 /* Adds key: a timestamp, or null when t is 0 (or out of range). */
 static int
 set_time(struct json_object *obj, const char *key, int64_t t)
@@ -274,10 +239,10 @@ row_json(const struct machine *m, const struct hs_view *v, int64_t now)
 {
 	struct json_object	*obj, *ips = NULL;
 	const struct hs_node	*n;
-	enum state		 st;
+	enum hs_state		 st;
 	int			 fail;
 
-	st = row_state(m, v, now, &n);
+	st = hsview_state(m, v, now, &n);
 	if ((obj = json_object_new_object()) == NULL)
 		return NULL;
 	fail = resp_set(obj, "id", json_object_new_int64(m->id)) ||
@@ -291,7 +256,7 @@ row_json(const struct machine *m, const struct hs_view *v, int64_t now)
 	    set_time(obj, "key_expires_at", m->key_id != 0 ?
 	    m->key_expires_at : 0) ||
 	    (st != ST_NONE ? resp_set(obj, "state",
-	    json_object_new_string(state_names[st])) :
+	    json_object_new_string(hs_state_names[st])) :
 	    json_object_object_add(obj, "state", NULL)) ||
 	    set_time(obj, "revoked_at", m->revoked_at);
 	if (!fail && n != NULL) {
@@ -352,7 +317,7 @@ gather(struct listing *l, const struct query *q, int64_t *before,
 			*before = rows[*kept + got - 1].id;
 		/* Compacted in place: what the state filter keeps moves down. */
 		for (i = 0, w = *kept; i < got; i++) {
-			if (q->state != ST_NONE && (int)row_state(&rows[*kept + i],
+			if (q->state != ST_NONE && (int)hsview_state(&rows[*kept + i],
 			    l->view, l->now, &n) != q->state)
 				continue;
 			if (w != *kept + i)
@@ -418,7 +383,7 @@ next_link(const struct query *q, int64_t last, char *buf, size_t len)
 	    q->f.mac[0] != '\0' ? "&mac=" : "", q->f.mac,
 	    q->f.hostname[0] != '\0' ? "&hostname=" : "", q->f.hostname,
 	    q->state != ST_NONE ? "&state=" : "",
-	    q->state != ST_NONE ? state_names[q->state] : "");
+	    q->state != ST_NONE ? hs_state_names[q->state] : "");
 	if (n < 0 || (size_t)n >= len)
 		buf[0] = '\0';
 }

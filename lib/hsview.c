@@ -25,6 +25,10 @@
 #include "headscale.h"
 #include "hsview.h"
 
+const char *const hs_state_names[HS_NSTATES] = {
+	"pending", "joined", "expired", "gone", "revoked"
+};
+
 static struct {
 	struct hs_view	view;
 	int		valid;
@@ -171,4 +175,32 @@ hsview_delete_node(const struct conf *cfg, uint64_t id, char *why,
 			return PROV_UPSTREAM;
 		}
 	return PROV_OK;
+}
+
+enum hs_state
+hsview_state(const struct machine *m, const struct hs_view *v, int64_t now,
+    const struct hs_node **node)
+{
+	const struct hs_keyinfo	*k;
+
+	*node = v != NULL ? hsview_node(v, m->key_id) : NULL;
+	if (m->revoked_at != 0)
+		return ST_REVOKED;
+	if (m->key_id == 0)
+		return ST_NONE;		/* imported: no key of ours */
+	if (*node != NULL)
+		return ST_JOINED;
+	k = v != NULL ? hsview_key(v, m->key_id) : NULL;
+	/*
+	 * Our own records decide when headscale cannot be asked, and for a
+	 * key minted after the (cached) view was taken.
+	 */
+	if (v == NULL || (k == NULL && m->registered_at >= v->fetched_at))
+		return m->key_expires_at > now ? ST_PENDING : ST_EXPIRED;
+	if (k != NULL && k->used)
+		return ST_GONE;
+	/* A key headscale no longer lists cannot be used any more either. */
+	if (k == NULL || k->expires_at <= now)
+		return ST_EXPIRED;
+	return ST_PENDING;
 }

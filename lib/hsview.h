@@ -15,6 +15,7 @@
 
 #include "bounds.h"
 #include "conf.h"
+#include "db.h"
 #include "err.h"
 #include "hsjson.h"
 
@@ -43,6 +44,20 @@ const struct hs_node	*hsview_node(const struct hs_view *v, uint64_t key_id);
 
 /* The key with id, or NULL when headscale does not list it. */
 const struct hs_keyinfo	*hsview_key(const struct hs_view *v, uint64_t id);
+
+/* What became of a registration, by headscale's account. */
+enum hs_state { ST_NONE = -1, ST_PENDING, ST_JOINED, ST_EXPIRED, ST_GONE,
+	ST_REVOKED };
+#define HS_NSTATES	5
+extern const char *const hs_state_names[HS_NSTATES];
+
+/*
+ * The state of registration m as of view v (NULL: headscale could not be
+ * asked; judged by our records), and in *node the node that joined with
+ * its key, if any. ST_NONE for a row without a key of ours (imported).
+ */
+enum hs_state	hsview_state(const struct machine *m, const struct hs_view *v,
+		    int64_t now, const struct hs_node **node);
 
 /* Frees v's arrays; v may be parsed into again. */
 void		hsview_free(struct hs_view *v);

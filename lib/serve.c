@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "resp.h"
 #include "serve.h"
@@ -186,6 +187,7 @@ serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
 	if (r.out_failed && r.why[0] == '\0')
 		req_why(&r, "client went away");
 	log_request(ep->name, r.addr, status, req_elapsed_ms(&r), r.why);
+	metrics_request(ctx->cfg, ep->name, status);
 	req_free(&r);
 	return status;
 }

@@ -28,6 +28,7 @@ let
     "health"
     "register"
     "machines"
+    "metrics"
   ];
   runDir = "/run/sovran-provisioner";
 

@@ -61,7 +61,7 @@ bats_load_library bats-assert
 : "${TOP_BUILDDIR:?TOP_BUILDDIR must name the build tree}"
 : "${CADDY:=caddy}"
 
-PROV_PROGRAMS=(health register machines)
+PROV_PROGRAMS=(health register machines metrics)
 HS_STANDIN="$TOP_BUILDDIR/tests/standin/headscale"
 export HEADSCALE_TEST_URL=https://hs.example.test
 

@@ -41,7 +41,7 @@ setup_file() {
 	# Each program as its unit runs it: ExecStart from the installed unit,
 	# the socket on fd 0 with mode 0660 (SocketMode=), nothing else.
 	unitdir=$(dirname "$(find "$ROOT" -name sovran-provisioner-bootstrap.service)")
-	for e in health register machines; do
+	for e in health register machines metrics; do
 		read -r -a cmd <<<"$(sed -n 's/^ExecStart=//p' "$unitdir/sovran-provisioner-$e.service")"
 		cmd[0]=$ROOT${cmd[0]}
 		setsid env -i "${ENV[@]}" spawn-fcgi -n -s "$T/sock/$e.sock" -M 0660 \
@@ -92,7 +92,7 @@ teardown_file() {
 }
 
 @test "the installed programs took their sockets on standard input" {
-	for e in health register machines; do
+	for e in health register machines metrics; do
 		[[ -S $T/sock/$e.sock ]]
 		run -0 stat -c %a "$T/sock/$e.sock"
 		assert_output 660

@@ -8,7 +8,7 @@ bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 
-ENDPOINTS=(health register machines)
+ENDPOINTS=(health register machines metrics)
 
 setup_file() {
 	export ROOT="$BATS_FILE_TMPDIR/root"

@@ -117,7 +117,7 @@ program_pid() {
 
 @test "each program exits cleanly under memcheck: no error, nothing lost" {
 	local name pid log
-	for name in health register machines; do
+	for name in health register machines metrics; do
 		pid=$(program_pid "$name")
 		stop_program "$name"
 		log="$VG_LOGS/$pid.log"
@@ -127,7 +127,7 @@ program_pid() {
 		grep -q 'All heap blocks were freed\|definitely lost: 0 bytes' "$log"
 		run ! grep -E 'Invalid|uninitialised|Mismatched' "$log"
 	done
-	for name in health register machines; do
+	for name in health register machines metrics; do
 		start_program "$name"
 	done
 }

@@ -44,6 +44,12 @@ struct machine {
  * sets *out, or PROV_UNAVAIL (reason in db_errmsg(NULL)).
  */
 #define DB_CREATE	0x01
+/*
+ * DB_NOFOLLOW: refuse a path with a symbolic link anywhere in it, for a
+ * privileged caller opening a file in a directory others may write
+ * (SQLITE_OPEN_NOFOLLOW, sqlite 3.31 and later; Debian 12 has 3.40).
+ */
+#define DB_NOFOLLOW	0x02
 enum prov_err	db_open(struct db **out, const char *path, unsigned int flags);
 
 /* Finalises statements and closes the handle; NULL is a no-op. */

@@ -378,6 +378,7 @@ curl_commands() {
 		live=$(sed -E \
 		    -e "s#https?://(prov\\.example\\.net|127\\.0\\.0\\.1:[0-9]+)#$STACK_URL#g" \
 		    -e "s#[^ \"()]*enroll-token#$STACK_TOKEN_FILE#g" \
+		    -e "s#[^ \"()]*admin-token#$STACK_ADMIN_TOKEN_FILE#g" \
 		    -e 's#^curl #curl --fail #' <<<"$cmd")
 		n=$((n + 1))
 		rc=0
@@ -437,8 +438,9 @@ shipped_units() {
 	[[ -n $block ]] || fail "no rotation commands found in the guide"
 	local old new
 	old=$(cat "$STACK_TOKEN_FILE")
+	# /machines tells the enrollment token (403) from no token (401).
 	http GET /machines -H "Authorization: Bearer $old"
-	assert_equal "$HTTP_STATUS" 200
+	assert_equal "$HTTP_STATUS" 403
 	# Same commands, on the stack's data directory, owned by whoever runs
 	# the stack instead of the service user.
 	block=$(sed -e "s#/var/lib/sovran-provisioner#$STACK_DATA_DIR#g" \
@@ -451,7 +453,7 @@ shipped_units() {
 	http GET /machines -H "Authorization: Bearer $old"
 	assert_equal "$HTTP_STATUS" 401
 	http GET /machines -H "Authorization: Bearer $new"
-	assert_equal "$HTTP_STATUS" 200
+	assert_equal "$HTTP_STATUS" 403
 }
 
 teardown_file() {

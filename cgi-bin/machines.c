@@ -253,8 +253,9 @@ row_json(const struct machine *m, const struct hs_view *v, int64_t now)
 	    (m->key_id != 0 ? resp_set(obj, "key_id",
 	    json_object_new_uint64(m->key_id)) :
 	    json_object_object_add(obj, "key_id", NULL)) ||
-	    set_time(obj, "key_expires_at", m->key_id != 0 ?
-	    m->key_expires_at : 0) ||
+	    set_time(obj, "key_expires_at", m->key_id == 0 ? 0 :
+	    m->key_expired_at != 0 && m->key_expired_at < m->key_expires_at ?
+	    m->key_expired_at : m->key_expires_at) ||
 	    (st != ST_NONE ? resp_set(obj, "state",
 	    json_object_new_string(hs_state_names[st])) :
 	    json_object_object_add(obj, "state", NULL)) ||

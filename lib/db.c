@@ -591,5 +591,6 @@ db_machine_row(struct sqlite3_stmt *st, struct machine *m)
 	m->key_expires_at = sqlite3_column_int64(st, 5);
 	m->id = sqlite3_column_int64(st, 6);
 	m->revoked_at = sqlite3_column_int64(st, 7);
+	m->key_expired_at = sqlite3_column_int64(st, 9);
 	return 0;
 }

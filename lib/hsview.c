@@ -196,7 +196,8 @@ hsview_state(const struct machine *m, const struct hs_view *v, int64_t now,
 	 * key minted after the (cached) view was taken.
 	 */
 	if (v == NULL || (k == NULL && m->registered_at >= v->fetched_at))
-		return m->key_expires_at > now ? ST_PENDING : ST_EXPIRED;
+		return m->key_expires_at > now && m->key_expired_at == 0 ?
+		    ST_PENDING : ST_EXPIRED;
 	if (k != NULL && k->used)
 		return ST_GONE;
 	/* A key headscale no longer lists cannot be used any more either. */

@@ -132,8 +132,8 @@ registry_revoke(struct db *db, int64_t id, int64_t at)
 enum prov_err
 registry_key_expired(struct db *db, int64_t id, int64_t at)
 {
-	return update(db, "UPDATE machines SET key_expires_at = ?1 "
-	    "WHERE id = ?2 AND key_expires_at > ?1", id, at,
+	return update(db, "UPDATE machines SET key_expired_at = ?1 "
+	    "WHERE id = ?2 AND key_expired_at IS NULL", id, at,
 	    "record key expiry");
 }
 
@@ -146,7 +146,8 @@ registry_live_keys(struct db *db, const char *mac, int64_t now,
 	*n = 0;
 	if ((st = db_prepare(db, "SELECT " DB_MACHINE_COLUMNS " FROM machines "
 	    "WHERE mac = ?1 AND key_id IS NOT NULL AND revoked_at IS NULL "
-	    "AND key_expires_at > ?2 ORDER BY id DESC LIMIT ?3")) == NULL)
+	    "AND key_expired_at IS NULL AND key_expires_at > ?2 "
+	    "ORDER BY id DESC LIMIT ?3")) == NULL)
 		return PROV_UNAVAIL;
 	if (sqlite3_bind_text(st, 1, mac, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||

@@ -42,7 +42,7 @@ enum prov_err	registry_revoke(struct db *db, int64_t id, int64_t at);
 
 /*
  * The rows of mac whose key is still live by our records (not revoked,
- * key_expires_at after now): at most max, ids in rows[]. PROV_OK or
+ * not expired early, key_expires_at after now): at most max, ids in rows[]. PROV_OK or
  * PROV_UNAVAIL.
  */
 enum prov_err	registry_live_keys(struct db *db, const char *mac,

@@ -87,6 +87,7 @@ adapt() {
 			sort ==
 			[[\"unix//run/sovran-provisioner/health.sock\", \"fastcgi\", \"/health\", 2000000000],
 			 [\"unix//run/sovran-provisioner/machines.sock\", \"fastcgi\", \"/machines\", 2000000000],
+			 [\"unix//run/sovran-provisioner/metrics.sock\", \"fastcgi\", \"/metrics\", 2000000000],
 			 [\"unix//run/sovran-provisioner/register.sock\", \"fastcgi\", \"/register\", 2000000000]]" \
 		    "$BATS_TEST_TMPDIR/c.json"
 		# Caddy's own errors answered as JSON.

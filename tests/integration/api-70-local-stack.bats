@@ -29,7 +29,7 @@ teardown() {
 	assert_output --partial "http://127.0.0.1:$port/metrics"
 	assert_output --partial "$state/data/admin-token"
 	# Tokens reach curl on stdin: no printed command carries one.
-	refute_output --regexp 'curl .*Bearer'
+	refute_line --regexp 'curl .*Bearer'
 	assert_output --partial 'self-check passed'
 	assert_output --regexp 'POST /register -> 200 .*"headscale_key":"hskey-auth-[A-Za-z0-9_-]{12}-\*\*\*"'
 	# The token and the full key stay out of what is printed.

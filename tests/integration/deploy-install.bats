@@ -68,8 +68,9 @@ setup_file() {
 	    </dev/null >>"$T/logs/caddy.log" 2>&1 3>&- &
 	echo $! >"$T/pids/caddy"
 	export STACK_URL="http://127.0.0.1:$port"
-	export STACK_TOKEN
+	export STACK_TOKEN STACK_ADMIN_TOKEN
 	STACK_TOKEN=$(cat "$T/data/enroll-token")
+	STACK_ADMIN_TOKEN=$(cat "$T/data/admin-token")
 	wait_until "$STACK_WAIT" curl -sf -o /dev/null "$STACK_URL/health" || {
 		tail -n 20 "$T"/logs/*.log >&2
 		return 1

@@ -136,7 +136,7 @@ DOMAINS='enable = true; domain = "prov.example.org"; headscaleDomain = "hs.examp
 	    jq -S '.apps.http.servers | map_values(del(.logs))' >"$BATS_TEST_TMPDIR/debian.json"
 	# Guard against comparing two empty answers.
 	run -0 jq -r '[.. | .dial? // empty] | sort | join(" ")' "$BATS_TEST_TMPDIR/debian.json"
-	assert_output "127.0.0.1:8080 unix//run/sovran-provisioner/health.sock unix//run/sovran-provisioner/machines.sock unix//run/sovran-provisioner/register.sock"
+	assert_output "127.0.0.1:8080 unix//run/sovran-provisioner/health.sock unix//run/sovran-provisioner/machines.sock unix//run/sovran-provisioner/metrics.sock unix//run/sovran-provisioner/register.sock"
 	run -0 diff -u "$BATS_TEST_TMPDIR/debian.json" "$BATS_TEST_TMPDIR/nixos.json"
 }
 

@@ -315,8 +315,9 @@ parse_list(const char *buf, size_t len, struct json_object **root, size_t *n)
 
 /* One node; the addresses split by family (IPv4 has no colon). */
 static int
-node_from(struct json_object *o, struct hs_node *nd)
+node_from(struct json_object *o, void *elem)
 {
+	struct hs_node		*nd = elem;
 	struct json_object	*ips, *ip, *k;
 	const char		*s;
 	size_t			 i, len;
@@ -365,33 +366,18 @@ node_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-enum prov_err
-hsjson_nodes(const char *buf, size_t len, struct hs_node **out, size_t *n)
+static int
+key_from(struct json_object *o, void *elem)
 {
-	struct json_object	*root;
-	size_t			 i, count;
+	struct hs_keyinfo	*k = elem;
 
-	*out = NULL;
-	*n = 0;
-	if (parse_list(buf, len, &root, &count) == -1)
-		return PROV_UPSTREAM;
-	if (count > 0 && (*out = calloc(count, sizeof **out)) == NULL) {
-		json_object_put(root);
-		return PROV_ENOMEM;
-	}
-	for (i = 0; i < count; i++)
-		if (node_from(json_object_array_get_idx(root, i),
-		    &(*out)[i]) == -1) {
-			json_object_put(root);
-			free(*out);
-			*out = NULL;
-			return PROV_UPSTREAM;
-		}
-	json_object_put(root);
-	if (count > 0)
-		qsort(*out, count, sizeof **out, node_cmp);
-	*n = count;
-	return PROV_OK;
+	memset(k, 0, sizeof *k);
+	if (!json_object_is_type(o, json_type_object) ||
+	    get_id(o, "id", &k->id) == -1 ||
+	    get_flag(o, "used", &k->used) == -1 ||
+	    get_seconds(o, "expiration", &k->expires_at) == -1)
+		return -1;
+	return 0;
 }
 
 static int
@@ -402,35 +388,52 @@ key_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-enum prov_err
-hsjson_keys(const char *buf, size_t len, struct hs_keyinfo **out, size_t *n)
+/*
+ * A top-level list into a malloc'ed array of n elements of size bytes,
+ * each filled by from() and the whole sorted with cmp.
+ */
+static enum prov_err
+parse_sorted(const char *buf, size_t len, size_t size,
+    int (*from)(struct json_object *, void *),
+    int (*cmp)(const void *, const void *), void **out, size_t *n)
 {
-	struct json_object	*root, *o;
+	struct json_object	*root;
 	size_t			 i, count;
+	char			*arr = NULL;
 
 	*out = NULL;
 	*n = 0;
 	if (parse_list(buf, len, &root, &count) == -1)
 		return PROV_UPSTREAM;
-	if (count > 0 && (*out = calloc(count, sizeof **out)) == NULL) {
+	if (count > 0 && (arr = calloc(count, size)) == NULL) {
 		json_object_put(root);
 		return PROV_ENOMEM;
 	}
-	for (i = 0; i < count; i++) {
-		o = json_object_array_get_idx(root, i);
-		if (!json_object_is_type(o, json_type_object) ||
-		    get_id(o, "id", &(*out)[i].id) == -1 ||
-		    get_flag(o, "used", &(*out)[i].used) == -1 ||
-		    get_seconds(o, "expiration", &(*out)[i].expires_at) == -1) {
+	for (i = 0; i < count; i++)
+		if (from(json_object_array_get_idx(root, i),
+		    arr + i * size) == -1) {
 			json_object_put(root);
-			free(*out);
-			*out = NULL;
+			free(arr);
 			return PROV_UPSTREAM;
 		}
-	}
 	json_object_put(root);
 	if (count > 0)
-		qsort(*out, count, sizeof **out, key_cmp);
+		qsort(arr, count, size, cmp);
+	*out = arr;
 	*n = count;
 	return PROV_OK;
+}
+
+enum prov_err
+hsjson_nodes(const char *buf, size_t len, struct hs_node **out, size_t *n)
+{
+	return parse_sorted(buf, len, sizeof **out, node_from, node_cmp,
+	    (void **)out, n);
+}
+
+enum prov_err
+hsjson_keys(const char *buf, size_t len, struct hs_keyinfo **out, size_t *n)
+{
+	return parse_sorted(buf, len, sizeof **out, key_from, key_cmp,
+	    (void **)out, n);
 }

@@ -12,10 +12,6 @@ load helper
 
 setup_file() {
 	stack_start --workers 1
-	ADMIN_HDR="$STACK_DIR/admin.hdr"
-	(umask 077 && printf 'Authorization: Bearer %s\n' "$STACK_ADMIN_TOKEN" \
-	    >"$ADMIN_HDR")
-	export ADMIN_HDR
 }
 
 teardown_file() {
@@ -31,7 +27,7 @@ teardown() {
 admin() {
 	local method=$1 path=$2
 	shift 2
-	http "$method" "$path" -H "@$ADMIN_HDR" "$@"
+	http "$method" "$path" -H "@$STACK_ADMIN_HEADER" "$@"
 }
 
 # enrol HOSTNAME MAC: registers; the key goes to $BATS_TEST_TMPDIR/HOSTNAME.key.

@@ -10,10 +10,6 @@ load helper
 
 setup_file() {
 	stack_start --workers 2 RATE_LIMIT_MAX=5 RATE_LIMIT_WINDOW=600
-	ADMIN_HDR="$STACK_DIR/admin.hdr"
-	(umask 077 && printf 'Authorization: Bearer %s\n' "$STACK_ADMIN_TOKEN" \
-	    >"$ADMIN_HDR")
-	export ADMIN_HDR
 }
 
 teardown_file() {
@@ -22,7 +18,7 @@ teardown_file() {
 
 # scrape FILE: GET /metrics into FILE.
 scrape() {
-	http GET /metrics -H "@$ADMIN_HDR"
+	http GET /metrics -H "@$STACK_ADMIN_HEADER"
 	assert_equal "$HTTP_STATUS" 200
 	printf '%s\n' "$HTTP_BODY" >"$1"
 }
@@ -74,7 +70,7 @@ delta() {
 	for i in 1 2 3 4; do
 		http GET /health
 	done
-	http GET /machines -H "@$ADMIN_HDR"
+	http GET /machines -H "@$STACK_ADMIN_HEADER"
 	assert_equal "$HTTP_STATUS" 200
 	scrape "$BATS_TEST_TMPDIR/after"
 

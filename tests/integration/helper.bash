@@ -46,7 +46,8 @@
 # variables for the test.
 #
 # Exported for the tests: STACK_DIR, STACK_DATA_DIR, STACK_TOKEN,
-# STACK_TOKEN_FILE, STACK_ADMIN_TOKEN, STACK_ADMIN_TOKEN_FILE, STACK_DB,
+# STACK_TOKEN_FILE, STACK_ADMIN_TOKEN, STACK_ADMIN_TOKEN_FILE,
+# STACK_ADMIN_HEADER (that token as a header file), STACK_DB,
 # STACK_SOCK_DIR, STACK_LOGS, STACK_HS_CONFIG,
 # STACK_HS_STATE (the stand-in's standin/ directory), STACK_PORT, STACK_URL.
 #
@@ -146,6 +147,10 @@ stack_init() {
 	export STACK_ADMIN_TOKEN STACK_ADMIN_TOKEN_FILE="$STACK_DATA_DIR/admin-token"
 	STACK_ADMIN_TOKEN=$(new_token)
 	(umask 077 && printf '%s\n' "$STACK_ADMIN_TOKEN" >"$STACK_ADMIN_TOKEN_FILE")
+	# A header file for curl -H @file, so the token is on no command line.
+	export STACK_ADMIN_HEADER="$STACK_DIR/admin.hdr"
+	(umask 077 && printf 'Authorization: Bearer %s\n' "$STACK_ADMIN_TOKEN" \
+	    >"$STACK_ADMIN_HEADER")
 
 	# The stand-in keeps its state beside the config file it is given.
 	printf 'server_url: %s\n' "$HEADSCALE_TEST_URL" >"$STACK_HS_CONFIG"

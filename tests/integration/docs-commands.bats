@@ -221,10 +221,15 @@ tailscale_fx() {
 	    "$TOP_SRCDIR/tests/standin/tailscale" "$@"
 }
 
-# standin_add_node DIR KEY NAME: a machine joins with KEY, as NAME.
+# standin_add_node DIR KEY NAME: a machine joins with KEY, as NAME, and
+# goes offline again.
 standin_add_node() {
-	tailscale_fx "$1" up --login-server=https://hs.example.net \
+	local ts=("$TOP_SRCDIR/tests/standin/tailscale")
+	TAILSCALE_STANDIN_DIR="$1/tailscale.$3" HEADSCALE_STANDIN_STATE="$1/standin" \
+	    "${ts[@]}" up --login-server=https://hs.example.net \
 	    --auth-key="$2" --hostname="$3" >/dev/null
+	TAILSCALE_STANDIN_DIR="$1/tailscale.$3" HEADSCALE_STANDIN_STATE="$1/standin" \
+	    "${ts[@]}" down
 }
 
 # standin_pending_registration DIR: a machine asks to join without a key

@@ -107,6 +107,30 @@ mx_open(const struct conf *cfg)
 	mx = p;
 }
 
+/* Index of endpoint in mx_endpoints, the last ("other") when unknown. */
+static size_t
+endpoint_index(const char *endpoint)
+{
+	size_t	e;
+
+	for (e = 0; e < MX_NEP - 1; e++)
+		if (strcmp(endpoint, mx_endpoints[e]) == 0)
+			break;
+	return e;
+}
+
+/* Index of status in mx_codes, the last ("other") when unknown. */
+static size_t
+code_index(int status)
+{
+	size_t	c;
+
+	for (c = 0; c < MX_NCODE - 1; c++)
+		if (status == mx_codes[c])
+			break;
+	return c;
+}
+
 static void
 bump(uint64_t *c, uint64_t by)
 {
@@ -122,18 +146,10 @@ get(const uint64_t *c)
 void
 metrics_request(const struct conf *cfg, const char *endpoint, int status)
 {
-	size_t	e, c;
-
 	mx_open(cfg);
 	if (mx == NULL)
 		return;
-	for (e = 0; e < MX_NEP - 1; e++)
-		if (strcmp(endpoint, mx_endpoints[e]) == 0)
-			break;
-	for (c = 0; c < MX_NCODE - 1; c++)
-		if (status == mx_codes[c])
-			break;
-	bump(&mx->requests[e][c], 1);
+	bump(&mx->requests[endpoint_index(endpoint)][code_index(status)], 1);
 }
 
 void
@@ -239,12 +255,12 @@ metrics_render(const struct conf *cfg, const struct metrics_states *s,
 	    "out (POST /register answered 200).\n"
 	    "# TYPE sovran_provisioner_registrations_total counter\n"
 	    "sovran_provisioner_registrations_total %" PRIu64 "\n",
-	    get(&mx->requests[1][0]));
+	    get(&mx->requests[endpoint_index("register")][code_index(200)]));
 	put(&o, "# HELP sovran_provisioner_rate_limited_total Requests "
 	    "refused by the rate limit (429).\n"
 	    "# TYPE sovran_provisioner_rate_limited_total counter\n"
 	    "sovran_provisioner_rate_limited_total %" PRIu64 "\n",
-	    get(&mx->requests[1][8]));
+	    get(&mx->requests[endpoint_index("register")][code_index(429)]));
 
 	put(&o, "# HELP sovran_provisioner_headscale_calls_total Runs of the "
 	    "headscale CLI, by command and outcome.\n"

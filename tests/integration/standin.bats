@@ -458,6 +458,10 @@ assert_cobra_error() {
 	run -0 "$TS" down
 	run -0 "$HS" nodes list -o json
 	run -0 jq -e '.[0] | has("online") | not' <<<"$output"
+	run -0 "$TS" up --login-server=http://127.0.0.1:9 --hostname=web-1
+	run -0 "$HS" nodes list -o json
+	run -0 jq -e '.[0].online == true and length == 1' <<<"$output"
+	run -0 "$TS" down
 	# Routes as headscale keeps them: printed when set, in proto order.
 	jq '.nodes[0] += {approved_routes: ["10.0.0.0/24"],
 	    available_routes: ["10.0.0.0/24", "10.1.0.0/24"],

@@ -11,7 +11,9 @@
  *      white space): 32 bytes from getrandom(2) as 64 lower-case hex digits
  *      and a newline, written to a fresh 0600 file, synced and linked into
  *      place; never printed; the same for the operator's admin token;
- *   3. the database, created or migrated, handed to the service user;
+ *   3. the database, created or migrated, handed to the service user,
+ *      and the Flask service's machines.json imported into it once
+ *      (import.c);
  *   4. a look at "headscale version": anything but 0.28.x is warned about;
  *   5. a bounded wait until headscale answers (BOOTSTRAP_WAIT seconds);
  *   6. the Headscale users HEADSCALE_USER and ADMIN_USER, each created only
@@ -19,11 +21,13 @@
  *
  * The data directory belongs to the service user, who could leave symlinks,
  * FIFOs or hard links to other files in it. Before anything is changed,
- * every file this program reads, writes or hands over is looked at through
- * the directory's descriptor with O_NOFOLLOW: a symlink, anything but a
+ * every file this program writes or hands over is looked at through the
+ * directory's descriptor with O_NOFOLLOW: a symlink, anything but a
  * regular file, or a file with a second hard link (which could be a root
  * file linked in) stops the run with EXIT_FS and nothing touched. sqlite
- * then opens the database with SQLITE_OPEN_NOFOLLOW (DB_NOFOLLOW).
+ * then opens the database with SQLITE_OPEN_NOFOLLOW (DB_NOFOLLOW). The
+ * import only reads machines.json, with its own checks, and skips a file
+ * it refuses rather than stopping the boot.
  *
  * Exit status (also documented in docs/deployment-notes.md):
  *   0  everything is in place
@@ -51,9 +55,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "conf.h"
 #include "db.h"
 #include "headscale.h"
+#include "import.h"
 #include "log.h"
 #include "validate.h"
 
@@ -287,25 +293,29 @@ random_bytes(unsigned char *buf, size_t len)
 }
 
 /*
- * Whether fd (at offset 0) holds anything but white space: a file that
- * does not is no token, whatever its size. Returns 1, 0, or -1 with errno.
+ * Whether fd (at offset 0) holds anything but white space in the bytes a
+ * token may have (auth.c refuses a longer file anyway): one that does not
+ * is no token. Returns 1, 0, or -1 with errno.
  */
 static int
 has_token(int fd)
 {
-	char	buf[512];
-	ssize_t	n, i;
+	char	buf[PROV_MAX_TOKEN + 1];
+	size_t	len = 0, i;
+	ssize_t	n;
 
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+	while (len < sizeof(buf) &&
+	    (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
-		for (i = 0; i < n; i++)
-			if (!isspace((unsigned char)buf[i]))
-				return 1;
+		len += (size_t)n;
 	}
+	for (i = 0; i < len; i++)
+		if (!isspace((unsigned char)buf[i]))
+			return 1;
 	return 0;
 }
 
@@ -548,6 +558,7 @@ main(int argc, char *argv[])
 	ensure_token(&b, TOKEN_NAME);
 	ensure_token(&b, ADMIN_TOKEN_NAME);
 	database(&b);
+	import_machines(&b.cfg, b.dirfd);	/* the Flask service's history */
 	headscale_version(&b);
 	wait_for_headscale(&b);
 	ensure_user(&b, b.cfg.headscale_user, "HEADSCALE_USER");

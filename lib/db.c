@@ -31,8 +31,11 @@
  */
 #define DB_BUSY_MS		5000
 
-/* Distinct statements one handle can cache; the library uses under ten. */
-#define DB_MAX_STMTS		16
+/*
+ * Distinct statements one handle can cache; the library uses about a
+ * dozen (eight of them the rate limiter's), so there is room to grow.
+ */
+#define DB_MAX_STMTS		32
 
 /* The WAL file is cut back to this size after a checkpoint. */
 #define DB_WAL_LIMIT		"4194304"

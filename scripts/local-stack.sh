@@ -204,8 +204,6 @@ wait_for caddy health_ok
 
 q_token=$(printf '%q' "$token_file")
 q_admin=$(printf '%q' "$admin_file")
-# The tokens reach curl on its standard input (-H @-), never on a command
-# line where ps would show them.
 cat <<EOF
 
 sovran-provisioner is running at $url
@@ -215,20 +213,24 @@ sovran-provisioner is running at $url
 
 Try:
   curl -sS $url/health
-  { printf 'Authorization: Bearer '; cat $q_token; } |
-    curl -sS -X POST -H @- -H 'Content-Type: application/json' \\
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_token)" |
+    curl -sS --config - -X POST -H 'Content-Type: application/json' \\
        -d '{"hostname":"demo-1","mac":"52:54:00:12:34:56"}' $url/register
-  { printf 'Authorization: Bearer '; cat $q_admin; } |
-    curl -sS -H @- $url/machines
-  { printf 'Authorization: Bearer '; cat $q_admin; } |
-    curl -sS -H @- $url/metrics
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_admin)" |
+    curl -sS --config - $url/machines
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_admin)" |
+    curl -sS --config - $url/metrics
+
+  (The tokens go to curl on its standard input, never on its command
+  line, where the process list would show them.)
 
 EOF
 
 say "self-check: registering local-check"
 body=$(mktemp)
-code=$(curl -sS -o "$body" -w '%{http_code}' -X POST \
-	-H "Authorization: Bearer $(tr -d '\n' <"$token_file")" \
+# The token reaches curl on stdin (--config -), from the printf builtin.
+code=$(printf 'header = "Authorization: Bearer %s"\n' "$(tr -d '\n' <"$token_file")" |
+	curl -sS --config - -o "$body" -w '%{http_code}' -X POST \
 	-H 'Content-Type: application/json' \
 	--data-binary '{"hostname":"local-check","mac":"52:54:00:00:00:01"}' \
 	"$url/register") || code=000

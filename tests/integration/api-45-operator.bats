@@ -65,12 +65,12 @@ hs() {
 }
 
 @test "admin token only: enrollment token 403, anything else 401" {
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 403
 	assert_json_error
-	http DELETE /machines/1 -H "Authorization: Bearer $STACK_TOKEN"
+	http DELETE /machines/1 -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 403
-	http GET /machines -H "Authorization: Bearer $(new_token)"
+	http GET /machines -H @"$(auth_file "$(new_token)")"
 	assert_equal "$HTTP_STATUS" 401
 	assert_regex "$(header WWW-Authenticate)" '^Bearer'
 	http GET /machines
@@ -86,7 +86,7 @@ hs() {
 	cp "$STACK_TOKEN_FILE" "$STACK_ADMIN_TOKEN_FILE.new"
 	mv "$STACK_ADMIN_TOKEN_FILE" "$BATS_TEST_TMPDIR/admin.saved"
 	mv "$STACK_ADMIN_TOKEN_FILE.new" "$STACK_ADMIN_TOKEN_FILE"
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 403
 	# Rotated back without a restart.
 	mv "$BATS_TEST_TMPDIR/admin.saved" "$STACK_ADMIN_TOKEN_FILE"

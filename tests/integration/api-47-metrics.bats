@@ -36,7 +36,7 @@ delta() {
 }
 
 @test "metrics: admin token only, Prometheus text, promtool is happy" {
-	http GET /metrics -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /metrics -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 403
 	assert_json_error
 	http GET /metrics

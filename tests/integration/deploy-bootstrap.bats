@@ -371,7 +371,7 @@ fake_version() {
 	assert_equal "$(cat "$STACK_TOKEN_FILE")" "$token_before"
 	register boot-2 aa:bb:cc:dd:ee:02
 	assert_equal "$HTTP_STATUS" 200
-	http GET /machines -H "Authorization: Bearer $STACK_ADMIN_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	run -0 jq -r '[.[].hostname] | sort | join(" ")' <<<"$HTTP_BODY"
 	assert_output "boot-1 boot-2"

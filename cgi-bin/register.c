@@ -20,6 +20,7 @@
 #include "headscale.h"
 #include "log.h"
 #include "resp.h"
+#include "revoke.h"
 #include "serve.h"
 
 /*
@@ -71,6 +72,10 @@ register_machine(struct req *r)
 		return e;
 
 	memset(&key, 0, sizeof key);
+	/* One live key per machine: its earlier one dies before this exists. */
+	if ((e = revoke_previous_keys(r->cfg, r->db, rb.mac, r->why,
+	    sizeof r->why)) != PROV_OK)
+		goto out;
 	if ((e = mint_key(r, &key)) != PROV_OK)
 		goto out;
 	if (resp_time(key.expires_at, expires, sizeof expires) == -1) {

@@ -30,6 +30,7 @@ let
     "health"
     "register"
     "machines"
+    "metrics"
   ];
   runDir = "/run/sovran-provisioner";
 

@@ -354,7 +354,7 @@ client() {
 	echo "$HTTP_BODY"
 	assert_equal "$HTTP_STATUS" 503
 	assert_json_error
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET '/machines?all=1' -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	assert_equal "$(jq length <<<"$HTTP_BODY")" "$(rows)"
 	# A monitor watching /health sees that registrations cannot land.

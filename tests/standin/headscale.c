@@ -39,6 +39,7 @@
 
 #include "cobra.h"
 #include "gojson.h"
+#include "remote.h"
 #include "sha256.h"
 #include "store.h"
 
@@ -614,8 +615,8 @@ dial(int exclusive)
 {
 	struct fault	f;
 
-	if (!store_present()) {
-		/* The default socket does not exist: the dial times out. */
+	if (!store_present() || remote_dial() == -1) {
+		/* No server answers on the socket: the dial times out. */
 		store_nap(cli_timeout());
 		fatal_connect();
 	}
@@ -1475,7 +1476,8 @@ int
 main(int argc, char **argv)
 {
 	enum cli_result	r;
-	const char	*config = config_path(argc, argv);
+	const char	*config = remote_begin(argc, argv,
+			    config_path(argc, argv));
 	int		i, word = 0;
 
 	/* A closed stdout must not kill the process before it logs. */

@@ -340,7 +340,8 @@ sys_install_project() {
 		deb=$(sys_build_deb "$@") || return 1
 		cp "$deb" "$SYS_ROOT/tmp/" || return 1
 		if [[ -f $SYS_WORK/leader.pid ]]; then
-			ct apt-get -q -y install "/tmp/${deb##*/}"
+			ct env DEBIAN_FRONTEND=noninteractive apt-get -q -y \
+			    -o Dpkg::Options::=--force-confold install "/tmp/${deb##*/}"
 		else
 			sys_chroot_apt "$SYS_ROOT" install "/tmp/${deb##*/}"
 		fi
@@ -373,8 +374,8 @@ sys_install_standin() {
 
 # sys_free_port: a loopback TCP port nobody listens on.
 sys_free_port() {
-	local port tries
-	for tries in $(seq 50); do
+	local port tries=0
+	while ((tries++ < 50)); do
 		port=$((33000 + (RANDOM * 32768 + RANDOM) % 9000))
 		if [[ -z $(ss -ltnH "sport = :$port") ]]; then
 			echo "$port"

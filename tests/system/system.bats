@@ -40,7 +40,8 @@ setup_file() {
 		# systemd never came up as PID 1: this machine cannot boot
 		# containers (no cgroup delegation, no namespaces, ...).
 		if [[ ! -f $SYS_WORK/leader.pid ]]; then
-			export SYS_SKIP="systemd-nspawn cannot boot here: $(tail -n 1 "$SYS_LOG/console.log")"
+			SYS_SKIP="systemd-nspawn cannot boot here: $(tail -n 1 "$SYS_LOG/console.log")"
+			export SYS_SKIP
 			sys_poweroff
 			return 0
 		fi
@@ -243,7 +244,10 @@ db() {
 	# Anyone else: the real CLI's fatal line, at once.
 	run -1 --separate-stderr ct setpriv --reuid=nobody --regid=nogroup \
 	    --clear-groups headscale users list -o json
-	[[ $stderr =~ ^[0-9T:Z-]+\ FTL\ Unable\ to\ read/write\ to\ headscale\ socket,\ do\ you\ have\ the\ correct\ permissions\?\ error=\"open\ /var/run/headscale/headscale.sock:\ permission\ denied\"\ socket=/var/run/headscale/headscale.sock$ ]] || {
+	local sock=/var/run/headscale/headscale.sock
+	# shellcheck disable=SC2154 # set by run --separate-stderr
+	[[ ${stderr%% *} =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ &&
+	    ${stderr#* } == "FTL Unable to read/write to headscale socket, do you have the correct permissions? error=\"open $sock: permission denied\" socket=$sock" ]] || {
 		echo "headscale as nobody: $stderr" >&2
 		return 1
 	}
@@ -333,7 +337,9 @@ db() {
 }
 
 @test "upgrade: a newer version keeps rows, applies its migration once, restarts the services" {
-	local rows version unit svc pid_before new_version
+	local rows version svc pid pid_before new_version sockets endpoints
+	mapfile -t sockets < <(units_of socket)
+	mapfile -t endpoints < <(units_of service | grep -v bootstrap)
 	version=$(db 'PRAGMA user_version')
 	rows=$(db 'SELECT count(*) FROM machines')
 	pid_before=$(ct systemctl show -P MainPID sovran-provisioner-health.service)
@@ -348,15 +354,15 @@ db() {
 		# The guide's "Upgrading the provisioner": sockets and services
 		# stopped, a copy of the data directory, the upgrade, sockets
 		# started again.
-		ct systemctl stop $(units_of socket)
-		ct systemctl stop $(units_of service | grep -v bootstrap)
+		ct systemctl stop "${sockets[@]}"
+		ct systemctl stop "${endpoints[@]}"
 		ct cp -a /var/lib/sovran-provisioner /var/lib/sovran-provisioner.before-upgrade
 		sys_install_project newer newer >"$SYS_LOG/upgrade.log" 2>&1 || {
 			cat "$SYS_LOG/upgrade.log" >&2
 			return 1
 		}
 		ct systemctl daemon-reload
-		ct systemctl start $(units_of socket)
+		ct systemctl start "${sockets[@]}"
 	fi
 	new_version=$(ct /usr/libexec/sovran-provisioner/health --version)
 	[[ $new_version == *.1 ]] || {
@@ -376,7 +382,7 @@ db() {
 		return 1
 	}
 	# Every running provisioner program is the new one.
-	for svc in $(units_of service | grep -v bootstrap); do
+	for svc in "${endpoints[@]}"; do
 		pid=$(ct systemctl show -P MainPID "$svc")
 		((pid > 0)) || continue
 		run -0 ct readlink "/proc/$pid/exe"
@@ -387,7 +393,7 @@ db() {
 	done
 	[[ $(ct systemctl show -P MainPID sovran-provisioner-health.service) != "$pid_before" ]]
 	# Restarted once more, the migration is not applied again.
-	ct systemctl restart $(units_of service | grep -v bootstrap)
+	ct systemctl restart "${endpoints[@]}"
 	wait_for_health
 	run -0 machines_with sys-test-2
 	[[ $output == 1 ]]

@@ -30,7 +30,6 @@
 
 #include "remote.h"
 
-#define MAX_PAYLOAD	65536
 #define MAX_ARGS	256
 
 static char		*cli;
@@ -67,16 +66,13 @@ read_full(int fd, void *buf, size_t len)
 static int
 receive(int conn, int fds[3], char **argv, char *payload)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(3 * sizeof(int))];
-	}		 ctl;
-	struct msghdr	 msg = { 0 };
-	struct cmsghdr	*c;
-	struct iovec	 iov;
-	uint32_t	 len;
-	char		*p;
-	int		 argc = 0;
+	union remote_fds	 ctl;
+	struct msghdr		 msg = { 0 };
+	struct cmsghdr		*c;
+	struct iovec		 iov;
+	uint32_t		 len;
+	char			*p;
+	int			 argc = 0;
 
 	iov.iov_base = &len;
 	iov.iov_len = 4;
@@ -89,7 +85,7 @@ receive(int conn, int fds[3], char **argv, char *payload)
 	    c->cmsg_len != CMSG_LEN(3 * sizeof(int)))
 		return -1;
 	memcpy(fds, CMSG_DATA(c), 3 * sizeof(int));
-	if (len > MAX_PAYLOAD || read_full(conn, payload, len) == -1 ||
+	if (len > REMOTE_MAX_PAYLOAD || read_full(conn, payload, len) == -1 ||
 	    (len > 0 && payload[len - 1] != '\0'))
 		return -1;
 	argv[argc++] = cli;
@@ -106,7 +102,7 @@ receive(int conn, int fds[3], char **argv, char *payload)
 static _Noreturn void
 serve(int conn)
 {
-	static char	 payload[MAX_PAYLOAD];
+	static char	 payload[REMOTE_MAX_PAYLOAD];
 	char		*argv[MAX_ARGS + 1];
 	struct pollfd	 p = { .fd = conn, .events = POLLIN };
 	unsigned char	 status;

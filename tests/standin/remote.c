@@ -32,7 +32,6 @@
 #include "remote.h"
 
 #define DEFAULT_CONFIG	"/etc/headscale/config.yaml"
-#define MAX_PAYLOAD	65536
 
 static int	  nargs;
 static char	**args;
@@ -121,10 +120,7 @@ int
 remote_dial(void)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(3 * sizeof(int))];
-	}			 ctl;
+	union remote_fds	 ctl;
 	struct msghdr		 msg = { 0 };
 	struct cmsghdr		*c;
 	struct iovec		 iov;
@@ -148,7 +144,7 @@ remote_dial(void)
 
 	for (i = 1; i < nargs; i++)
 		len += (uint32_t)strlen(args[i]) + 1;
-	if (len > MAX_PAYLOAD || (payload = malloc(4 + len)) == NULL) {
+	if (len > REMOTE_MAX_PAYLOAD || (payload = malloc(4 + len)) == NULL) {
 		fprintf(stderr, "headscale stand-in: arguments too long\n");
 		_exit(1);
 	}

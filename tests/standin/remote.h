@@ -9,8 +9,19 @@
 #ifndef STANDIN_REMOTE_H
 #define STANDIN_REMOTE_H
 
+#include <sys/socket.h>
+
 /* Set by the server for the CLI it runs: the config its state sits next to. */
 #define REMOTE_STATE_ENV	"HEADSCALE_STANDIN_STATE"
+
+/* The most argument bytes one request may carry. */
+#define REMOTE_MAX_PAYLOAD	65536
+
+/* Room for the control message carrying the caller's fds 0, 1 and 2. */
+union remote_fds {
+	struct cmsghdr	hdr;
+	char		buf[CMSG_SPACE(3 * sizeof(int))];
+};
 
 /*
  * Remembers argv and which config applies (config, the -c value or

@@ -136,8 +136,7 @@ serve(int conn)
 		}
 	}
 	status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-	(void)write(conn, &status, 1);
-	_exit(0);
+	_exit(write(conn, &status, 1) == 1 ? 0 : 1);
 }
 
 int

@@ -295,7 +295,8 @@ sys_deb_tree() {
 
 # sys_build_deb NAME [newer]: the server package built with
 # dpkg-buildpackage from a copy of the tree in $SYS_WORK/NAME-src; "newer"
-# adds a changelog entry with a higher version and the marker migration.
+# adds a changelog entry with a higher version, bumps the programs'
+# version to <version>.1 and adds the marker migration.
 # Prints the .deb's path.
 sys_build_deb() {
 	local src="$SYS_WORK/$1-src" version n last
@@ -311,6 +312,10 @@ sys_build_deb() {
 	fi
 	if [[ ${2-} == newer ]]; then
 		version=$(cd "$src" && dpkg-parsechangelog -S Version)
+		# The programs' own version too (dh_autoreconf regenerates).
+		sed -i 's/^\(AC_INIT(\[[^]]*\], \[[^]]*\)\]/\1.1]/' "$src/configure.ac" &&
+			grep -q '^AC_INIT(\[[^]]*\], \[[^]]*\.1\]' "$src/configure.ac" ||
+			return 1
 		n=$(sys_marker_migration "$src") || return 1
 		last=$(sys_migrations | tail -n 1)
 		sed -i "s|^\(\t$last\)\$|\1 \\\\\n\tsql/$(printf '%03d' "$n")-upgrade-marker.sql|" \
@@ -338,12 +343,13 @@ sys_install_project() {
 	local deb dir
 	if sys_deb_tree; then
 		deb=$(sys_build_deb "$@") || return 1
-		cp "$deb" "$SYS_ROOT/tmp/" || return 1
+		# /var/tmp: nspawn mounts a fresh /tmp over the root's.
+		cp "$deb" "$SYS_ROOT/var/tmp/" || return 1
 		if [[ -f $SYS_WORK/leader.pid ]]; then
 			ct env DEBIAN_FRONTEND=noninteractive apt-get -q -y \
-			    -o Dpkg::Options::=--force-confold install "/tmp/${deb##*/}"
+			    -o Dpkg::Options::=--force-confold install "/var/tmp/${deb##*/}"
 		else
-			sys_chroot_apt "$SYS_ROOT" install "/tmp/${deb##*/}"
+			sys_chroot_apt "$SYS_ROOT" install "/var/tmp/${deb##*/}"
 		fi
 		return
 	fi

@@ -206,7 +206,11 @@ sys_poweroff() {
 	local pid deadline=$((SECONDS + SYS_WAIT))
 	[[ -f $SYS_WORK/nspawn.pid ]] || return 0
 	pid=$(<"$SYS_WORK/nspawn.pid")
-	if sys_alive "$pid"; then
+	# A PID file left by an earlier run may name a reused PID by now: only
+	# our systemd-nspawn, booting this root, is stopped.
+	if sys_alive "$pid" &&
+	    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+	    grep -q "^systemd-nspawn -D $SYS_ROOT "; then
 		kill -TERM "$pid" 2>/dev/null
 		while sys_alive "$pid"; do
 			if ((SECONDS >= deadline)); then

@@ -118,6 +118,9 @@ register_machine(struct req *r)
 	if (e == PROV_ENOMEM)
 		req_why(r, "out of memory; key %llu recorded, not returned",
 		    (unsigned long long)key.id);
+	/* The log says which registrations came without a MAC. */
+	if (e == PROV_OK && m.mac[0] == '\0' && r->why[0] == '\0')
+		req_why(r, "mac unknown");
 out:
 	explicit_bzero(&key, sizeof key);
 	return e;

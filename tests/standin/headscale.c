@@ -10,7 +10,9 @@
  * There is no server. State lives in "standin/" next to the config file
  * (-c, else HEADSCALE_CONFIG; the file itself need not exist), see
  * store.h. Without a config file the CLI, like the real one, finds no
- * server: it waits HEADSCALE_CLI_TIMEOUT (default 5s) and fails.
+ * server: it waits HEADSCALE_CLI_TIMEOUT (default 5s) and fails. A config
+ * that names a unix_socket sends the command to the stand-in server
+ * there instead (remote.h), as the real CLI reaches headscale serve.
  *
  * Fault files in standin/ make a server misbehave on purpose: "fault"
  * for every command that reaches the server, "fault.<command>" (users,

@@ -207,6 +207,10 @@ sanitizers() (
 )
 stage asan-ubsan sanitizers
 
+# The guide's Debian install booted under systemd-nspawn (tests/system);
+# its tests skip, with the reason, where containers cannot boot.
+stage system make -C "$builddir" check-system
+
 # Unit tests, corpus replays and 500 FastCGI requests per program under
 # valgrind memcheck (docs/reliability.md).
 stage valgrind make -C "$builddir" -j"$jobs" check-valgrind

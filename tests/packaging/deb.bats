@@ -15,6 +15,7 @@
 # Run with `make check TESTS=tests/packaging/deb.bats` (test-all.sh stage
 # "packaging"); needs root for chroot and debootstrap.
 
+# shellcheck disable=SC2016 # dpkg-query's ${Field} formats, literally
 bats_require_minimum_version 1.5.0
 
 # dpkg in the root; the maintainer scripts run chrooted inside it.

@@ -11,7 +11,7 @@ packages="
 	clang-14 libclang-rt-14-dev valgrind shellcheck cppcheck
 	mandoc nftables nix-bin systemd yq
 	wrk gnuplot-nox
-	dpkg-dev debhelper lintian debootstrap
+	dpkg-dev debhelper lintian debootstrap systemd-container
 "
 
 if [ "$(id -u)" -ne 0 ]; then

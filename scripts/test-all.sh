@@ -161,6 +161,10 @@ stage --once distcheck make -C "$builddir" -j"$jobs" distcheck
 # upgraded and purged in a cached Debian 12 root (tests/packaging).
 stage packaging make -C "$builddir" check TESTS=tests/packaging/deb.bats
 
+# That package on a Debian 12 booted under systemd-nspawn: Caddy, the
+# sockets, the hardened units, reboot and upgrade (tests/system).
+stage system make -C "$builddir" check TESTS=tests/system/system.bats
+
 # The whole suite again on an ASan+UBSan build (build/asan). Reports go to
 # files, so one from a program a test only talks to counts too; any
 # report fails the stage.

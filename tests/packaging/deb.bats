@@ -2,10 +2,10 @@
 # deb.bats: the Debian package, built the way an operator builds it and
 # installed the way apt installs it, into a throwaway Debian 12 root.
 #
-# setup_file copies the distributed tree plus debian/ into a scratch
-# directory (the source tree is never written to), builds the packages with
-# dpkg-buildpackage, then builds them again from a copy with a newer
-# changelog entry and a changed example environment: the upgrade. Every
+# setup_file builds the packages with build-deb.sh from a copy of the
+# distributed tree plus debian/ (the source tree is never written to), then
+# again from a copy with a newer changelog entry and a changed example
+# environment: the upgrade. Every
 # dpkg run uses `dpkg --root` on a Debian 12 root unpacked from the cached
 # tarball tests/system/mkroot.sh makes, so the maintainer scripts run
 # chrooted there, and the machine's own dpkg database is never opened.
@@ -39,45 +39,22 @@ setup_file() {
 	done
 	W=$BATS_FILE_TMPDIR
 	export W R="$W/root"
-	unset MAKEFLAGS MFLAGS MAKELEVEL
 
 	version=$(sed -n 's/^AC_INIT(\[[^]]*\], \[\([^]]*\)\].*/\1/p' "$TOP_SRCDIR/configure.ac")
 	export VERSION=$version
 
-	# The tree make dist would ship, and debian/ beside it.
-	src="$W/v1/sovran-provisioner-$version"
-	mkdir "$W/v1"
-	make -s -C "$TOP_BUILDDIR" distdir distdir="$src" >/dev/null
-	cp -R "$TOP_SRCDIR/debian" "$src/"
-	(cd "$src" && nice dpkg-buildpackage -us -uc -b) >"$W/build-v1.log" 2>&1 || {
-		tail -n 40 "$W/build-v1.log" >&2
-		return 1
-	}
-
-	# The upgrade: the same version with the next Debian revision, and an
-	# example environment (so the conffile) that differs.
-	rev=$(cd "$src" && dpkg-parsechangelog -S Version)
+	# The packages, then the upgrade: the same version with the next
+	# Debian revision and a changed example environment (so conffile).
+	build="$TOP_SRCDIR/tests/packaging/build-deb.sh"
+	"$build" "$TOP_SRCDIR" "$TOP_BUILDDIR" "$W/v1"
+	rev=$(dpkg-parsechangelog -l "$TOP_SRCDIR/debian/changelog" -S Version)
 	export REV1=$rev REV2="${rev%-*}-$((${rev##*-} + 1))"
-	mkdir "$W/v2"
-	cp -a "$src" "$W/v2/"
-	src2="$W/v2/sovran-provisioner-$version"
-	{
-		printf 'sovran-provisioner (%s) unstable; urgency=medium\n\n' "$REV2"
-		printf '  * Rebuilt for the upgrade test.\n\n'
-		printf ' -- Test <test@example.invalid>  %s\n\n' "$(date -R)"
-		cat "$src2/debian/changelog"
-	} >"$W/changelog" && mv "$W/changelog" "$src2/debian/changelog"
-	echo '# changed in the upgrade test' >>"$src2/systemd/environment.in"
-	rm -f "$src2/debian/files"
-	(cd "$src2" && nice dpkg-buildpackage -us -uc -b -nc) >"$W/build-v2.log" 2>&1 || {
-		tail -n 40 "$W/build-v2.log" >&2
-		return 1
-	}
+	"$build" "$TOP_SRCDIR" "$TOP_BUILDDIR" "$W/v1" "${REV2##*-}"
 
 	arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 	export DEB1="$W/v1/sovran-provisioner_${REV1}_$arch.deb"
 	export CLIENT1="$W/v1/sovran-provisioner-client_${REV1}_all.deb"
-	export DEB2="$W/v2/sovran-provisioner_${REV2}_$arch.deb"
+	export DEB2="$W/v1/${REV2##*-}/sovran-provisioner_${REV2}_$arch.deb"
 	export CHANGES1="$W/v1/sovran-provisioner_${REV1}_$arch.changes"
 
 	tarball="$TOP_BUILDDIR/system-root.tar.gz"

@@ -193,30 +193,28 @@ teardown_file() {
 	jq -e 'map(select(.hostname == "node-1" and .mac == "52:54:00:12:34:56")) | length == 1' <<<"$HTTP_BODY"
 }
 
+# owned PATH WANT: PATH in the container is "owner:group mode type" WANT.
+owned() {
+	local have
+	have=$(cin stat -c '%U:%G %a %F' "$1")
+	[ "$have" = "$2" ] || {
+		echo "$1 is $have, want $2" >&2
+		return 1
+	}
+}
+
 @test "sockets: listening, owned sovran-provisioner:caddy, mode 0660" {
 	for e in health register machines; do
 		run -0 cin systemctl is-active "sovran-provisioner-$e.socket"
-		run -0 cin stat -c '%U:%G %a %F' "/run/sovran-provisioner/$e.sock"
-		[ "$output" = "sovran-provisioner:caddy 660 socket" ] || {
-			echo "/run/sovran-provisioner/$e.sock is $output, want sovran-provisioner:caddy 660" >&2
-			return 1
-		}
+		owned "/run/sovran-provisioner/$e.sock" "sovran-provisioner:caddy 660 socket"
 	done
 }
 
 @test "data directory and token: owner and modes as documented" {
-	want=(
-	    "/var/lib/sovran-provisioner sovran-provisioner:sovran-provisioner 750"
-	    "/var/lib/sovran-provisioner/enroll-token sovran-provisioner:sovran-provisioner 600"
-	    "/var/lib/sovran-provisioner/provisioner.db sovran-provisioner:sovran-provisioner 600"
-	)
-	for w in "${want[@]}"; do
-		run -0 cin stat -c '%n %U:%G %a' "${w%% *}"
-		[ "$output" = "$w" ] || {
-			echo "have: $output, want: $w" >&2
-			return 1
-		}
-	done
+	d=/var/lib/sovran-provisioner
+	owned "$d" "sovran-provisioner:sovran-provisioner 750 directory"
+	owned "$d/enroll-token" "sovran-provisioner:sovran-provisioner 600 regular file"
+	owned "$d/provisioner.db" "sovran-provisioner:sovran-provisioner 600 regular file"
 }
 
 @test "systemd-analyze security: no unit more exposed than now" {

@@ -284,3 +284,22 @@ owned() {
 	run -0 cin systemctl --failed --no-legend --plain
 	[ -z "$output" ]
 }
+
+@test "remove stops everything and keeps the data; purge deletes it" {
+	run -0 cin dpkg -r sovran-provisioner
+	echo "$output"
+	for u in sovran-provisioner-{health,register,machines}.{socket,service} \
+	    sovran-provisioner-bootstrap.service; do
+		run cin systemctl is-active "$u"
+		[ "$output" = inactive ] || {
+			echo "$u is $output after remove" >&2
+			return 1
+		}
+	done
+	run -0 cin test -f /var/lib/sovran-provisioner/enroll-token
+	run -0 cin dpkg -P sovran-provisioner
+	run -1 cin test -e /var/lib/sovran-provisioner
+	run -1 cin test -e /etc/sovran-provisioner
+	run -0 cin systemctl --failed --no-legend --plain
+	[ -z "$output" ]
+}

@@ -5,10 +5,10 @@
 # setup_file builds the packages with build-deb.sh from a copy of the
 # distributed tree plus debian/ (the source tree is never written to), then
 # again from a copy with a newer changelog entry and a changed example
-# environment: the upgrade. Every
-# dpkg run uses `dpkg --root` on a Debian 12 root unpacked from the cached
-# tarball tests/system/mkroot.sh makes, so the maintainer scripts run
-# chrooted there, and the machine's own dpkg database is never opened.
+# environment: the upgrade. Every dpkg run uses `dpkg --root` on a Debian
+# 12 root unpacked from the cached tarball tests/system/mkroot.sh makes, so
+# the maintainer scripts run chrooted there, and the machine's own dpkg
+# database is never opened.
 # Without systemd running in that root they must still do their part:
 # create the user, enable the units, keep or remove files.
 #

@@ -6,7 +6,7 @@
 # distributed tree plus debian/ (the source tree is never written to), then
 # again from a copy with a newer changelog entry and a changed example
 # environment: the upgrade. Every dpkg run uses `dpkg --root` on a Debian
-# 12 root unpacked from the cached tarball tests/system/mkroot.sh makes, so
+# 12 root unpacked from the cached tarball tests/packaging/mkroot.sh makes, so
 # the maintainer scripts run chrooted there, and the machine's own dpkg
 # database is never opened.
 # Without systemd running in that root they must still do their part:
@@ -58,7 +58,7 @@ setup_file() {
 	export CHANGES1="$W/v1/sovran-provisioner_${REV1}_$arch.changes"
 
 	tarball="$TOP_BUILDDIR/system-root.tar.gz"
-	"$TOP_SRCDIR/tests/system/mkroot.sh" "$tarball"
+	"$TOP_SRCDIR/tests/packaging/mkroot.sh" "$tarball"
 	mkdir "$R"
 	tar -C "$R" --numeric-owner -xzf "$tarball"
 	snapshot >"$W/before"

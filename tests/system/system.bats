@@ -1,13 +1,14 @@
 #!/usr/bin/env bats
 # system.bats: the Debian package on a booted Debian 12 under real systemd.
 #
-# setup_file unpacks the cached root (mkroot.sh), puts a headscale stand-in
-# in it that is reached like headscale (hs-relay.c: a socket in
-# /run/headscale that only the headscale group may use), installs the
-# package with dpkg as apt would, performs the guide's Debian steps (the
-# environment's HEADSCALE_URL, the shipped Caddyfile with the two names in
-# Caddy's unit environment; here on free loopback ports, since the
-# container shares the host's network), and boots it with systemd-nspawn.
+# setup_file unpacks the cached root (tests/packaging/mkroot.sh), puts a
+# headscale stand-in in it that is reached like headscale (hs-relay.c: a
+# socket in /run/headscale that only the headscale group may use),
+# installs the package with dpkg as apt would, performs the guide's Debian
+# steps (the environment's HEADSCALE_URL, the shipped Caddyfile with the
+# two names in Caddy's unit environment; here on free loopback ports, since
+# the container shares the host's network), and boots it with
+# systemd-nspawn.
 # The tests then talk to it through Caddy from the host and look inside
 # with nsenter. The container is stopped by its PID: SIGTERM, then a wait.
 #
@@ -113,7 +114,7 @@ setup_file() {
 	export DEB1 DEB2
 
 	tarball="$TOP_BUILDDIR/system-root.tar.gz"
-	"$TOP_SRCDIR/tests/system/mkroot.sh" "$tarball"
+	"$TOP_SRCDIR/tests/packaging/mkroot.sh" "$tarball"
 	mkdir "$R"
 	tar -C "$R" --numeric-owner -xzf "$tarball"
 

@@ -17,6 +17,7 @@
 
 # shellcheck disable=SC2016 # dpkg-query's ${Field} formats, literally
 bats_require_minimum_version 1.5.0
+load skip
 
 # dpkg in the root; the maintainer scripts run chrooted inside it.
 rdpkg() {
@@ -33,9 +34,15 @@ snapshot() {
 }
 
 setup_file() {
-	[ "$(id -u)" -eq 0 ] || skip "needs root (chroot, debootstrap)"
+	if [ "$(id -u)" -ne 0 ]; then
+		cannot "needs root (chroot, debootstrap)"
+		return 0
+	fi
 	for tool in dpkg-buildpackage lintian debootstrap; do
-		command -v "$tool" >/dev/null || skip "$tool is not installed"
+		if ! command -v "$tool" >/dev/null; then
+			cannot "$tool is not installed"
+			return 0
+		fi
 	done
 	W=$BATS_FILE_TMPDIR
 	export W R="$W/root"

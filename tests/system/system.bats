@@ -21,17 +21,12 @@
 
 # shellcheck disable=SC2016 # dpkg-query's ${Field} formats, literally
 bats_require_minimum_version 1.5.0
+load ../packaging/skip
 load ../integration/helper
 
 # cin COMMAND...: runs COMMAND inside the booted container.
 cin() {
 	nsenter -t "$(cat "$W/leader")" -m -u -i -p -C -- "$@"
-}
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-	local s
-	s=$(ps -o stat= -p "$1") && [[ $s != Z* ]]
 }
 
 booted() {
@@ -41,24 +36,27 @@ booted() {
 }
 
 gone() {
-	! alive "$1"
+	! pid_alive "$1"
+}
+
+# leader_of PID: the container's PID 1 under systemd-nspawn PID once it
+# runs systemd (nspawn's intermediate child comes and goes first); 2, so
+# wait_until gives up, when nspawn has exited.
+leader_of() {
+	pgrep -P "$1" -x systemd && return 0
+	pid_alive "$1" || return 2
+	return 1
 }
 
 # boot: starts the container and waits until systemd has finished booting.
 boot() {
-	local pid leader
+	local pid
 	systemd-nspawn -D "$R" -b --register=no --keep-unit --console=passive \
 	    </dev/null >>"$W/nspawn.log" 2>&1 3>&- &
 	pid=$!
 	echo "$pid" >"$W/nspawn.pid"
-	# The container's PID 1 once it runs systemd (nspawn's intermediate
-	# child comes and goes first).
-	wait_until 30 pgrep -P "$pid" -x systemd >/dev/null || {
-		tail -n 20 "$W/nspawn.log" >&2
-		return 1
-	}
-	leader=$(pgrep -P "$pid" -x systemd)
-	echo "$leader" >"$W/leader"
+	wait_until 30 leader_of "$pid" >/dev/null || return 1
+	leader_of "$pid" >"$W/leader"
 	# Until systemd answers and has finished starting up ("running" or
 	# "degraded": which one is a test's business).
 	wait_until 120 booted || true
@@ -69,9 +67,11 @@ boot() {
 
 # halt: SIGTERM to systemd-nspawn (the container powers off), then waits.
 halt() {
-	local pid
-	pid=$(cat "$W/nspawn.pid" 2>/dev/null) || return 0
-	if alive "$pid"; then
+	local pid=
+	if [ -f "$W/nspawn.pid" ]; then
+		pid=$(cat "$W/nspawn.pid")
+	fi
+	if [ -n "$pid" ] && pid_alive "$pid"; then
 		kill -TERM "$pid"
 		wait_until 60 gone "$pid" || return 1
 	fi
@@ -100,9 +100,15 @@ exposure_max() {
 }
 
 setup_file() {
-	[ "$(id -u)" -eq 0 ] || skip "needs root (systemd-nspawn, chroot)"
+	if [ "$(id -u)" -ne 0 ]; then
+		cannot "needs root (systemd-nspawn, chroot)"
+		return 0
+	fi
 	for tool in systemd-nspawn nsenter debootstrap dpkg-buildpackage; do
-		command -v "$tool" >/dev/null || skip "$tool is not installed"
+		if ! command -v "$tool" >/dev/null; then
+			cannot "$tool is not installed"
+			return 0
+		fi
 	done
 	export W=$BATS_FILE_TMPDIR R="$BATS_FILE_TMPDIR/root"
 
@@ -153,12 +159,11 @@ setup_file() {
 	    "$(free_port)" "$port" >"$R/etc/systemd/system/caddy.service.d/sovran-provisioner.conf"
 	export STACK_URL="http://127.0.0.1:$port"
 
-	boot
 	# A container that never got its systemd going cannot be tested here.
-	if ! cin true 2>/dev/null; then
-		tail -n 20 "$W/nspawn.log" >&3
+	if ! boot || ! cin true 2>/dev/null; then
+		sed 's/^/# /' "$W/nspawn.log" | tail -n 20 >&3
 		halt
-		skip "systemd-nspawn cannot boot a container on this machine"
+		cannot "systemd-nspawn cannot boot a container on this machine: $(tail -n 1 "$W/nspawn.log")"
 	fi
 }
 

@@ -13,6 +13,7 @@ packages="
 	wrk gnuplot-nox
 	openssh-server openssh-client faketime strace prometheus
 	debootstrap systemd-container
+	dpkg-dev debhelper lintian
 "
 
 if [ "$(id -u)" -ne 0 ]; then

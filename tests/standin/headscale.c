@@ -1534,9 +1534,13 @@ main(int argc, char **argv)
 	/*
 	 * initConfig (cmd/headscale/cli/root.go:51 at v0.28.0) runs after
 	 * the flags parse and before required flags are checked; a config
-	 * file that is named but cannot be read is fatal. "version" skips it.
+	 * file that is named but cannot be read is fatal. "version" skips it,
+	 * and so does a command the stand-in server runs: the caller's CLI
+	 * read its own config already, and the server's state path is no
+	 * config file.
 	 */
 	if (config != NULL && *config != '\0' &&
+	    getenv(REMOTE_STATE_ENV) == NULL &&
 	    !(argc > 1 && strcmp(argv[1], "version") == 0) &&
 	    access(config, R_OK) == -1) {
 		/* Go spells errno texts in lower case. */

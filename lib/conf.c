@@ -178,7 +178,8 @@ conf_load(struct conf *cfg, unsigned int need, char *err, size_t errlen)
 	 * default stays below the shipped Caddyfiles' read_timeout (30 s),
 	 * so the program answers before Caddy gives up on it, unless a long
 	 * HEADSCALE_TIMEOUT needs more; a budget that cannot hold one
-	 * headscale call could never register anything.
+	 * headscale call and a moment to record and answer (register.c)
+	 * could never register anything.
 	 */
 	def = cfg->headscale_timeout + 5 > 25 ? cfg->headscale_timeout + 5 :
 	    25;
@@ -189,10 +190,10 @@ conf_load(struct conf *cfg, unsigned int need, char *err, size_t errlen)
 	    conf_uint("RESPONSE_TIMEOUT", 30, 1, 3600,
 	    &cfg->response_timeout, err, errlen) == -1)
 		return -1;
-	if (cfg->request_timeout <= cfg->headscale_timeout) {
-		snprintf(err, errlen, "REQUEST_TIMEOUT (%u) must be larger "
-		    "than HEADSCALE_TIMEOUT (%u)", cfg->request_timeout,
-		    cfg->headscale_timeout);
+	if (cfg->request_timeout < cfg->headscale_timeout + 2) {
+		snprintf(err, errlen, "REQUEST_TIMEOUT (%u) must be at least "
+		    "HEADSCALE_TIMEOUT + 2 (%u)", cfg->request_timeout,
+		    cfg->headscale_timeout + 2);
 		return -1;
 	}
 	return 0;

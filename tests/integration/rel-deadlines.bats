@@ -182,7 +182,7 @@ stall_read() {
 		burst+=("$!")
 	done
 	wait "${burst[@]}" || true
-	cat "$BATS_TEST_TMPDIR"/status-* | sort | uniq -c
+	echo "statuses: $(sort "$BATS_TEST_TMPDIR"/status-* | uniq -c | xargs)"
 	ok=$(cat "$BATS_TEST_TMPDIR"/status-* | grep -c '^200$' || true)
 	hs_fault_clear
 	stop_program caddy
@@ -191,6 +191,8 @@ stall_read() {
 	((ok > 0 && ok < 12))
 	# Give a worker still busy with the burst time to finish.
 	sleep 4
+	echo "rows: $(($(rows) - rows_before)), live keys:" \
+	    "$(($(live_keys) - keys_before)), key creates: $(hs_calls create)"
 	assert_equal "$(rows)" $((rows_before + ok))
 	assert_equal "$(live_keys)" $((keys_before + ok))
 }
@@ -242,6 +244,7 @@ stall_read() {
 	register diag-2 aa:bb:cc:00:84:02
 	assert_equal "$HTTP_STATUS" 502
 	tail -n 5 "$log" | grep -q ' 502 .*headscale exited 1: Could not connect'
+	tail -n 2 "$log"
 }
 
 @test "headscale not answering is our 504, not the CLI's own timeout" {

@@ -187,9 +187,13 @@ stream_fcgi_finish(struct stream *s)
 	 */
 	if (!fr->keepConnection && fr->in != NULL && !FCGX_HasSeenEOF(fr->in))
 		(void)shutdown(fr->ipcFd, SHUT_RD);
-	if (s->wait_ms - s->waited <= 0)
+	/* With no time left, nothing more is written; the request still ends. */
+	if (s->wait_ms - s->waited > 0)
+		(void)fcgi_bounded(s, finish, fr);
+	else {
 		(void)shutdown(fr->ipcFd, SHUT_RDWR);
-	(void)fcgi_bounded(s, finish, fr);
+		FCGX_Finish_r(fr);
+	}
 }
 
 void

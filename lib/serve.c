@@ -242,7 +242,6 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 		rc = 1;
 		goto out;
 	}
-	memset(&io, 0, sizeof io);
 	stream_fcgi(&st, &io, &fr, cfg);
 	while (!serve_stopping) {
 		if ((ar = FCGX_Accept_r(&fr)) < 0) {
@@ -278,7 +277,6 @@ serve_cgi(const struct endpoint *ep, const struct conf *cfg)
 	struct stream		 st;
 	struct req_io		 io;
 
-	memset(&io, 0, sizeof io);
 	stream_cgi(&st, &io, cfg);
 	memset(&ctx, 0, sizeof ctx);
 	ctx.db = serve_open_db(cfg);

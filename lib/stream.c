@@ -36,6 +36,9 @@
 /* At most this much per FCGX_PutStr(): one stream buffer's worth. */
 #define STREAM_PIECE	4096
 
+/* Most of an unread body dropped before reading is shut down instead. */
+#define STREAM_DRAIN_MAX	(1024 * 1024)
+
 /*
  * When the body must be complete by: set at the first read. Returns the
  * milliseconds left, 0 or less once it has passed.
@@ -174,19 +177,36 @@ finish(void *arg)
 	return 0;
 }
 
+/*
+ * Reads and drops the rest of a body the request did not read to its end
+ * (refused before reading, or too large), within what is left of
+ * REQUEST_BODY_TIMEOUT and up to STREAM_DRAIN_MAX bytes: the front end
+ * can then finish sending and read the answer, where a failed write would
+ * make it answer 502 itself. Past either bound, reading is shut down, so
+ * that libfcgi's close (OS_Close() reads until two quiet seconds) does not
+ * drain it at the client's pace.
+ */
+static void
+fcgi_drain(struct stream *s)
+{
+	char	buf[4096];
+	size_t	total = 0;
+	long	n;
+
+	while ((n = fcgi_read(s, buf, sizeof buf)) > 0)
+		if ((total += (size_t)n) > STREAM_DRAIN_MAX)
+			break;
+	if (n != 0)
+		(void)shutdown(s->fr->ipcFd, SHUT_RD);
+}
+
 void
 stream_fcgi_finish(struct stream *s)
 {
 	FCGX_Request	*fr = s->fr;
 
-	/*
-	 * A body not read to its end (refused, or too slow) would be
-	 * drained by OS_Close() for as long as the client trickles it in.
-	 * With reading shut down, the drain ends at the data already queued
-	 * and the front end's further writes fail at once.
-	 */
-	if (!fr->keepConnection && fr->in != NULL && !FCGX_HasSeenEOF(fr->in))
-		(void)shutdown(fr->ipcFd, SHUT_RD);
+	if (fr->in != NULL && !FCGX_HasSeenEOF(fr->in))
+		fcgi_drain(s);
 	/* With no time left, nothing more is written; the request still ends. */
 	if (s->wait_ms - s->waited > 0)
 		(void)fcgi_bounded(s, finish, fr);
@@ -196,19 +216,28 @@ stream_fcgi_finish(struct stream *s)
 	}
 }
 
-void
-stream_fcgi(struct stream *s, struct req_io *io, struct FCGX_Request *fr,
-    const struct conf *cfg)
+/* Sets s up for a request with cfg's deadlines; io gets ops, on s. */
+static void
+stream_init(struct stream *s, struct req_io *io, const struct req_io *ops,
+    FCGX_Request *fr, const struct conf *cfg)
 {
 	memset(s, 0, sizeof *s);
 	s->fr = fr;
 	s->body_ms = (int64_t)cfg->request_body_timeout * 1000;
 	s->wait_ms = (int64_t)cfg->response_timeout * 1000;
-	io->read = fcgi_read;
-	io->write = fcgi_write;
-	io->flush = fcgi_flush;
-	io->gone = fcgi_gone;
+	*io = *ops;
 	io->ctx = s;
+}
+
+void
+stream_fcgi(struct stream *s, struct req_io *io, struct FCGX_Request *fr,
+    const struct conf *cfg)
+{
+	static const struct req_io ops = {
+		fcgi_read, fcgi_write, fcgi_flush, NULL, fcgi_gone
+	};
+
+	stream_init(s, io, &ops, fr, cfg);
 }
 
 void
@@ -269,12 +298,9 @@ cgi_gone(void *ctx)
 void
 stream_cgi(struct stream *s, struct req_io *io, const struct conf *cfg)
 {
-	memset(s, 0, sizeof *s);
-	s->body_ms = (int64_t)cfg->request_body_timeout * 1000;
-	s->wait_ms = (int64_t)cfg->response_timeout * 1000;
-	io->read = cgi_read;
-	io->write = cgi_write;
-	io->flush = cgi_flush;
-	io->gone = cgi_gone;
-	io->ctx = s;
+	static const struct req_io ops = {
+		cgi_read, cgi_write, cgi_flush, NULL, cgi_gone
+	};
+
+	stream_init(s, io, &ops, NULL, cfg);
 }

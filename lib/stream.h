@@ -40,8 +40,8 @@ void	stream_begin(struct stream *s);
 
 /*
  * Ends a FastCGI request (FCGX_Finish_r) without waiting on the front end
- * past what is left of RESPONSE_TIMEOUT, and without draining a body
- * that was not read to its end.
+ * past what is left of RESPONSE_TIMEOUT; what is left of a body the
+ * request did not read is dropped within REQUEST_BODY_TIMEOUT.
  */
 void	stream_fcgi_finish(struct stream *s);
 

@@ -66,6 +66,15 @@ within() {
 	    fail "took ${1}s, bound ${2}s"
 }
 
+# slow_bodies: how many registrations were given up on for their body.
+slow_bodies() {
+	grep -c ' 408 .*REQUEST_BODY_TIMEOUT' "$STACK_LOGS/register.log" || true
+}
+
+slow_bodies_reach() {
+	(($(slow_bodies) >= $1))
+}
+
 # stall_body: a registration with a valid token whose chunked body sends
 # exactly 64 KiB and then nothing, its connection held open. Adds the
 # holder's pid to HELD.
@@ -96,8 +105,8 @@ stall_read() {
 }
 
 @test "two stalled bodies do not hold up a third registration" {
-	local log="$STACK_LOGS/register.log" before line status elapsed
-	before=$(grep -c ' 408 ' "$log" || true)
+	local before line status elapsed
+	before=$(slow_bodies)
 	stall_body
 	stall_body
 	# Both are in a worker, waiting for the rest of their bodies.
@@ -111,7 +120,7 @@ stall_read() {
 	assert_equal "$status" 200
 	within "$elapsed" $((BODY_TIMEOUT + 1))
 	# Each stalled body was given up on, with a 408 and the reason.
-	wait_until 5 eval '(($(grep -c " 408 .*REQUEST_BODY_TIMEOUT" "$log") >= before + 2))'
+	wait_until 5 slow_bodies_reach $((before + 2))
 }
 
 @test "a body that stops is a JSON 408 in plain CGI too" {
@@ -163,6 +172,7 @@ stall_read() {
 
 @test "slow headscale and a front end that gives up: only 200s leave rows and live keys" {
 	local caddyfile="$BATS_TEST_TMPDIR/Caddyfile" i ok rows_before keys_before
+	local lines_before
 	# Caddy gives up after 3 s, counted from connect: most of the burst
 	# waits in the socket's queue longer than that.
 	sed 's/read_timeout [0-9]*s/read_timeout 3s/' \
@@ -172,6 +182,7 @@ stall_read() {
 	STACK_CADDYFILE=$caddyfile start_caddy
 	rows_before=$(rows)
 	keys_before=$(live_keys)
+	lines_before=$(wc -l <"$STACK_LOGS/register.log")
 	printf 'slow 1\n' >"$STACK_HS_STATE/fault.preauthkeys"
 	local -a burst=()
 	for ((i = 0; i < 12; i++)); do
@@ -189,8 +200,9 @@ stall_read() {
 	mv "$STACK_DIR/caddy.pid" "$STACK_DIR/pids/caddy"
 	# Some were answered, some were not; the books balance.
 	((ok > 0 && ok < 12))
-	# Give a worker still busy with the burst time to finish.
-	sleep 4
+	# The workers are done with the burst once each request has its line.
+	wait_until 30 lines_exceed "$STACK_LOGS/register.log" \
+	    $((lines_before + 11))
 	echo "rows: $(($(rows) - rows_before)), live keys:" \
 	    "$(($(live_keys) - keys_before)), key creates: $(hs_calls create)"
 	assert_equal "$(rows)" $((rows_before + ok))
@@ -213,16 +225,17 @@ stall_read() {
 
 @test "an answer that cannot be written: the key is expired, the row removed" {
 	local -a STACK_ENV
-	local rows_before keys_before expires
+	local rows_before keys_before expires length
 	_stack_env_array
 	rows_before=$(rows)
 	keys_before=$(live_keys)
 	expires=$(hs_calls expire)
 	register_body unwritten aa:bb:cc:00:83:01 >"$BATS_TEST_TMPDIR/body"
+	length=$(stat -c %s "$BATS_TEST_TMPDIR/body")
 	# /dev/full takes nothing: every write fails with ENOSPC.
 	env -i "${STACK_ENV[@]}" GATEWAY_INTERFACE=CGI/1.1 \
 	    REQUEST_METHOD=POST SCRIPT_NAME=/register PATH_INFO= \
-	    CONTENT_LENGTH="$(stat -c %s "$BATS_TEST_TMPDIR/body")" \
+	    CONTENT_LENGTH="$length" \
 	    HTTP_AUTHORIZATION="Bearer $STACK_TOKEN" REMOTE_ADDR=127.0.0.1 \
 	    "$TOP_BUILDDIR/cgi-bin/register" <"$BATS_TEST_TMPDIR/body" \
 	    >/dev/full 2>"$BATS_TEST_TMPDIR/err" || true

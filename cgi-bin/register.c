@@ -154,6 +154,7 @@ register_machine(struct req *r)
 	memset(&key, 0, sizeof key);
 	if (req_client_gone(r)) {
 		req_why(r, "front end gone before minting");
+		r->errmsg = msg_out_of_time;
 		e = PROV_UNAVAIL;
 		goto out;
 	}

@@ -6,8 +6,9 @@
  *  - the body: all of it within REQUEST_BODY_TIMEOUT of the first read;
  *    a read past that returns REQ_IO_TIMEOUT.
  *  - the response: at most RESPONSE_TIMEOUT spent in all, over one
- *    request, blocked on a client that does not read; past it the
- *    connection is shut down and writes return REQ_IO_TIMEOUT.
+ *    request, blocked on a client that does not read (or reads slower
+ *    than it is written); past it the connection is shut down and writes
+ *    return REQ_IO_TIMEOUT.
  */
 #ifndef PROV_STREAM_H
 #define PROV_STREAM_H

@@ -31,28 +31,50 @@ listing_start(struct req *r)
 	return 0;
 }
 
-/* One row: {"hostname","mac","ip","registered_at","key_id","key_expires_at"}. */
+/* Sets key to v when known, else to null (and drops v). */
+static int
+set_opt(struct json_object *obj, const char *key, int known,
+    struct json_object *v)
+{
+	if (known)
+		return resp_set(obj, key, v);
+	json_object_put(v);
+	/* json-c adds a NULL value as JSON null. */
+	return obj == NULL || json_object_object_add(obj, key, NULL) != 0 ?
+	    -1 : 0;
+}
+
+/*
+ * One row: {"hostname","mac","ip","registered_at","key_id","key_expires_at"}.
+ * What the store does not know (an unknown MAC, an imported row's address
+ * and key) is null.
+ */
 static int
 listing_row(const struct machine *m, void *arg)
 {
 	struct listing		*l = arg;
 	struct json_object	*obj;
-	char			 reg[RESP_TIME_LEN], exp[RESP_TIME_LEN];
+	char			 reg[RESP_TIME_LEN], exp[RESP_TIME_LEN] = "";
 	int			 rc;
 
 	if (resp_time(m->registered_at, reg, sizeof reg) == -1 ||
-	    resp_time(m->key_expires_at, exp, sizeof exp) == -1) {
+	    (m->key_id != 0 &&
+	    resp_time(m->key_expires_at, exp, sizeof exp) == -1)) {
 		req_why(l->r, "timestamp out of range in the database");
 		l->err = PROV_UNAVAIL;
 		return 1;
 	}
 	obj = json_object_new_object();
 	if (resp_set(obj, "hostname", json_object_new_string(m->hostname)) ||
-	    resp_set(obj, "mac", json_object_new_string(m->mac)) ||
-	    resp_set(obj, "ip", json_object_new_string(m->ip)) ||
+	    set_opt(obj, "mac", m->mac[0] != '\0',
+	    json_object_new_string(m->mac)) ||
+	    set_opt(obj, "ip", m->ip[0] != '\0',
+	    json_object_new_string(m->ip)) ||
 	    resp_set(obj, "registered_at", json_object_new_string(reg)) ||
-	    resp_set(obj, "key_id", json_object_new_uint64(m->key_id)) ||
-	    resp_set(obj, "key_expires_at", json_object_new_string(exp))) {
+	    set_opt(obj, "key_id", m->key_id != 0,
+	    json_object_new_uint64(m->key_id)) ||
+	    set_opt(obj, "key_expires_at", m->key_id != 0,
+	    json_object_new_string(exp))) {
 		json_object_put(obj);
 		l->err = PROV_ENOMEM;
 		return 1;

@@ -212,6 +212,9 @@ register_machine(struct req *r)
 		unmint(r, key.id, 1, "not delivered");
 		e = PROV_OK;
 	}
+	/* The log says which registrations came without a MAC. */
+	if (e == PROV_OK && m.mac[0] == '\0' && r->why[0] == '\0')
+		req_why(r, "mac unknown");
 out:
 	explicit_bzero(&key, sizeof key);
 	return e;

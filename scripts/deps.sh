@@ -11,6 +11,7 @@ packages="
 	clang-14 libclang-rt-14-dev valgrind shellcheck cppcheck
 	mandoc nftables nix-bin systemd yq
 	wrk gnuplot-nox
+	openssh-server openssh-client faketime strace
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -208,17 +208,22 @@ sovran-provisioner is running at $url
 
 Try:
   curl -sS $url/health
-  curl -sS -X POST -H "Authorization: Bearer \$(cat $q_token)" \\
-       -H 'Content-Type: application/json' \\
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_token)" |
+    curl -sS --config - -X POST -H 'Content-Type: application/json' \\
        -d '{"hostname":"demo-1","mac":"52:54:00:12:34:56"}' $url/register
-  curl -sS -H "Authorization: Bearer \$(cat $q_token)" $url/machines
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_token)" |
+    curl -sS --config - $url/machines
+
+  (The token goes to curl on its standard input, never on its command
+  line, where the process list would show it.)
 
 EOF
 
 say "self-check: registering local-check"
 body=$(mktemp)
-code=$(curl -sS -o "$body" -w '%{http_code}' -X POST \
-	-H "Authorization: Bearer $(tr -d '\n' <"$token_file")" \
+# The token reaches curl on stdin (--config -), from the printf builtin.
+code=$(printf 'header = "Authorization: Bearer %s"\n' "$(tr -d '\n' <"$token_file")" |
+	curl -sS --config - -o "$body" -w '%{http_code}' -X POST \
 	-H 'Content-Type: application/json' \
 	--data-binary '{"hostname":"local-check","mac":"52:54:00:00:00:01"}' \
 	"$url/register") || code=000

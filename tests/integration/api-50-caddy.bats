@@ -93,8 +93,12 @@ adapt() {
 		jq -e '[.apps.http.servers[].errors.routes // empty | .. | objects |
 			select(.handler == "static_response") | .body] |
 			any(startswith("{\"error\":"))' "$BATS_TEST_TMPDIR/c.json"
-		# Access log on, as JSON.
-		jq -e '[.logging.logs[] | select(.encoder.format == "json")] | length >= 1' \
+		# Access log on, as JSON, without query strings or request
+		# headers.
+		jq -e '[.logging.logs[] | .encoder | select(.format == "filter" and
+		    .wrap.format == "json" and
+		    .fields["request>headers"].filter == "delete" and
+		    .fields["request>uri"].filter == "regexp")] | length >= 1' \
 		    "$BATS_TEST_TMPDIR/c.json"
 	done
 }
@@ -126,7 +130,7 @@ adapt() {
 @test "/machines/<sub> reaches the machines program, which has no such thing" {
 	local log="$STACK_LOGS/machines.log" before
 	before=$(wc -l <"$log")
-	http GET /machines/42 -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines/42 -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 404
 	assert_json_error
 	wait_until 10 lines_exceed "$log" "$before"
@@ -134,12 +138,12 @@ adapt() {
 
 @test "a program that is down is a JSON 502 from Caddy" {
 	stop_program machines
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
 	start_program machines
 	assert_equal "$HTTP_STATUS" 502
 	assert_json_error
 	assert_equal "$(header Content-Type)" application/json
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 }
 
@@ -154,7 +158,7 @@ adapt() {
 	local log="$STACK_LOGS/access.log" before
 	wait_until 10 test -s "$log"
 	before=$(wc -l <"$log")
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	register caddy-log aa:bb:cc:00:50:01
 	assert_equal "$HTTP_STATUS" 200
@@ -164,4 +168,28 @@ adapt() {
 	tail -n 2 "$log" | jq -e -s '
 		map([.request.uri, .status]) == [["/machines", 200], ["/register", 200]]'
 	assert_no_secrets "$log" "$STACK_LOGS/caddy.log"
+}
+
+@test "a token in the query string or a misspelt header is not logged" {
+	local log="$STACK_LOGS/access.log" before
+	wait_until 10 test -s "$log"
+	before=$(wc -l <"$log")
+	http POST "/register?token=$STACK_TOKEN&x=1" --data-binary '{}'
+	assert_equal "$HTTP_STATUS" 401
+	http GET /machines -H @"$(header_file "X-Token: $STACK_TOKEN" \
+	    "Authorisation: Bearer $STACK_TOKEN")"
+	assert_equal "$HTTP_STATUS" 401
+	wait_until 10 lines_exceed "$log" $((before + 1))
+	# Both requests are there, the path without its query...
+	tail -n 2 "$log" | jq -e -s '
+		map([.request.uri, .status]) ==
+		    [["/register?(query-not-logged)", 401], ["/machines", 401]]'
+	# ...no request header at all, and the token nowhere.
+	tail -n 2 "$log" | jq -e -s 'all(.[]; .request.headers == null)'
+	run grep -c -F "$STACK_TOKEN" "$log"
+	assert_output 0
+	# What is still logged: where from, what and how it ended.
+	tail -n 1 "$log" | jq -e '.request.method == "GET" and
+	    (.request.remote_ip | length > 0) and .status == 401 and
+	    (.resp_headers | type == "object")'
 }

@@ -114,7 +114,7 @@ teardown_file() {
 true"
 	run -0 grep -c ' preauthkeys create ' "$T/headscale/standin/calls.log"
 	assert_output 1
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	run -0 jq -r '.[0].hostname' <<<"$HTTP_BODY"
 	assert_output install-test

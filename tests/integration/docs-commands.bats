@@ -338,10 +338,12 @@ routes() {
 	    "$TOP_SRCDIR/caddy/Caddyfile" | sort -u
 }
 
-# curl_commands: "where<TAB>command" for every documented curl command.
+# curl_commands: "where<TAB>command" for every documented curl command,
+# including those that get the token from printf on stdin (--config -).
 curl_commands() {
 	awk -F '\t' '{ t = $3; sub(/^sudo /, "", t) }
-	    t ~ /^curl / { print $1 "\t" t }' "$BATS_FILE_TMPDIR/extracted"
+	    t ~ /^curl / || t ~ /^printf [^|]*\| *curl / { print $1 "\t" t }' \
+	    "$BATS_FILE_TMPDIR/extracted"
 }
 
 @test "every curl example targets an existing endpoint" {
@@ -378,7 +380,7 @@ curl_commands() {
 		live=$(sed -E \
 		    -e "s#https?://(prov\\.example\\.net|127\\.0\\.0\\.1:[0-9]+)#$STACK_URL#g" \
 		    -e "s#[^ \"()]*enroll-token#$STACK_TOKEN_FILE#g" \
-		    -e 's#^curl #curl --fail #' <<<"$cmd")
+		    -e 's#(^|\| *)curl #\1curl --fail #' <<<"$cmd")
 		n=$((n + 1))
 		rc=0
 		out=$(cd "$BATS_FILE_TMPDIR" && timeout 30 bash -o pipefail -c "$live" 2>&1) || rc=$?
@@ -437,7 +439,7 @@ shipped_units() {
 	[[ -n $block ]] || fail "no rotation commands found in the guide"
 	local old new
 	old=$(cat "$STACK_TOKEN_FILE")
-	http GET /machines -H "Authorization: Bearer $old"
+	http GET /machines -H @"$(auth_file "$old")"
 	assert_equal "$HTTP_STATUS" 200
 	# Same commands, on the stack's data directory, owned by whoever runs
 	# the stack instead of the service user.
@@ -448,9 +450,9 @@ shipped_units() {
 	[[ $new =~ ^[0-9a-f]{64}$ ]] || fail "new token is not 64 hex digits: $new"
 	[[ $(stat -c %a "$STACK_TOKEN_FILE") == 600 ]] || fail "new token file is not 0600"
 	[[ ! -e $STACK_TOKEN_FILE.new ]] || fail "temporary file left behind"
-	http GET /machines -H "Authorization: Bearer $old"
+	http GET /machines -H @"$(auth_file "$old")"
 	assert_equal "$HTTP_STATUS" 401
-	http GET /machines -H "Authorization: Bearer $new"
+	http GET /machines -H @"$(auth_file "$new")"
 	assert_equal "$HTTP_STATUS" 200
 }
 

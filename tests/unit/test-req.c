@@ -224,6 +224,19 @@ test_register(void)
 	ok(parse("{\"hostname\":\"first\",\"mac\":\"aa:bb:cc:dd:ee:ff\","
 	    "\"hostname\":\"last\"}", &rb, &msg) == PROV_OK &&
 	    strcmp(rb.hostname, "last") == 0, "duplicate member: last wins");
+	/* What the Flask provisioner's ISO client sends, byte for byte. */
+	strcpy(rb.mac, "x");
+	ok(parse("{\"hostname\": \"sovran-deploy-0123456789abcdef\", "
+	    "\"mac\": \"unknown\"}", &rb, &msg) == PROV_OK &&
+	    strcmp(rb.hostname, "sovran-deploy-0123456789abcdef") == 0 &&
+	    rb.mac[0] == '\0', "legacy client: mac \"unknown\" is unknown");
+	strcpy(rb.mac, "x");
+	ok(parse("{\"hostname\":\"node\"}", &rb, &msg) == PROV_OK &&
+	    rb.mac[0] == '\0', "no mac: unknown");
+	strcpy(rb.mac, "x");
+	ok(parse("{\"hostname\":\"node\",\"mac\":\"\"}", &rb, &msg) ==
+	    PROV_OK && rb.mac[0] == '\0', "empty mac (the old ISO without awk "
+	    "or a NIC): unknown");
 	ok(parse("{\"hostname\":\"h\\u0061\",\"mac\":\"aa:bb:cc:dd:ee:ff\"}",
 	    &rb, &msg) == PROV_OK && strcmp(rb.hostname, "ha") == 0,
 	    "escapes decoded before validation");
@@ -271,13 +284,14 @@ test_register(void)
 	    "hostname must be 1-63", "escaped NUL inside the hostname");
 	REFUSE("{\"hostname\":\"h\xc3\xa9\",\"mac\":\"aa:bb:cc:dd:ee:ff\"}",
 	    "hostname must be 1-63", "UTF-8 hostname");
-	REFUSE("{\"hostname\":\"node\"}", "mac is required", "no mac");
 	REFUSE("{\"hostname\":\"node\",\"mac\":null}", "mac must be a string",
 	    "null mac");
 	REFUSE("{\"hostname\":\"node\",\"mac\":{}}", "mac must be a string",
 	    "object mac");
-	REFUSE("{\"hostname\":\"node\",\"mac\":\"\"}", "six hex octets",
-	    "empty mac (what the old ISO sent without a NIC)");
+	REFUSE("{\"hostname\":\"node\",\"mac\":\"Unknown\"}",
+	    "six hex octets", "\"unknown\" in another case");
+	REFUSE("{\"hostname\":\"node\",\"mac\":\" unknown\"}",
+	    "six hex octets", "\"unknown\" with a space");
 	REFUSE("{\"hostname\":\"node\",\"mac\":\"aa:bb:cc:dd:ee:gg\"}",
 	    "six hex octets", "bad mac");
 

@@ -10,7 +10,7 @@
  *   2. the enrollment token, created once (or when it holds nothing but
  *      white space): 32 bytes from getrandom(2) as 64 lower-case hex digits
  *      and a newline, written to a fresh 0600 file, synced and linked into
- *      place; never printed;
+ *      place; never printed; the same for the operator's admin token;
  *   3. the database, created or migrated, handed to the service user,
  *      and the Flask service's machines.json imported into it once
  *      (import.c);
@@ -71,6 +71,7 @@
 
 #define TOKEN_BYTES	32
 #define TOKEN_NAME	"enroll-token"
+#define ADMIN_TOKEN_NAME	"admin-token"	/* the operator's: /machines */
 #define DB_NAME		"provisioner.db"
 
 /*
@@ -78,7 +79,7 @@
  * first (inspect()). A step that handles another file adds its name here.
  */
 static const char *const data_files[] = {
-	TOKEN_NAME,
+	TOKEN_NAME, ADMIN_TOKEN_NAME,
 	DB_NAME, DB_NAME "-wal", DB_NAME "-shm", DB_NAME "-journal",
 };
 
@@ -555,6 +556,7 @@ main(int argc, char *argv[])
 	data_dir(&b);
 	inspect(&b);
 	ensure_token(&b, TOKEN_NAME);
+	ensure_token(&b, ADMIN_TOKEN_NAME);
 	database(&b);
 	import_machines(&b.cfg, b.dirfd);	/* the Flask service's history */
 	headscale_version(&b);

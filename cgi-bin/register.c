@@ -29,6 +29,7 @@
 #include "headscale.h"
 #include "log.h"
 #include "resp.h"
+#include "revoke.h"
 #include "serve.h"
 
 /*
@@ -158,6 +159,11 @@ register_machine(struct req *r)
 		e = PROV_UNAVAIL;
 		goto out;
 	}
+	/* One live key per machine: its earlier one dies before this exists. */
+	if ((e = call_fits(r, "revoking earlier keys")) != PROV_OK ||
+	    (e = revoke_previous_keys(r->cfg, r->db, rb.mac, r->why,
+	    sizeof r->why)) != PROV_OK)
+		goto out;
 	if ((e = mint_key(r, &key)) != PROV_OK)
 		goto out;
 	if (resp_time(key.expires_at, expires, sizeof expires) == -1) {

@@ -573,3 +573,27 @@ db_machines_each(struct db *db, int (*fn)(const struct machine *, void *),
 	done(st);
 	return rc == SQLITE_DONE ? PROV_OK : PROV_UNAVAIL;
 }
+
+/*
+ * For modules with their own queries over machines: reads the current row
+ * of st, whose columns are DB_MACHINE_COLUMNS, into m. 0, or -1 for a
+ * malformed row.
+ */
+int
+db_machine_row(struct sqlite3_stmt *st, struct machine *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (column_field(st, 0, m->hostname, sizeof(m->hostname), 0) == -1 ||
+	    column_field(st, 1, m->mac, sizeof(m->mac), 1) == -1 ||
+	    column_field(st, 2, m->ip, sizeof(m->ip), 1) == -1 ||
+	    column_field(st, 8, m->tailscale_ip, sizeof(m->tailscale_ip),
+	    1) == -1)
+		return -1;
+	m->registered_at = sqlite3_column_int64(st, 3);
+	m->key_id = (uint64_t)sqlite3_column_int64(st, 4);
+	m->key_expires_at = sqlite3_column_int64(st, 5);
+	m->id = sqlite3_column_int64(st, 6);
+	m->revoked_at = sqlite3_column_int64(st, 7);
+	m->key_expired_at = sqlite3_column_int64(st, 9);
+	return 0;
+}

@@ -32,6 +32,8 @@ struct machine {
 	int64_t		key_expires_at;		/* unix seconds; 0: no key */
 	int64_t		revoked_at;		/* unix seconds; 0: standing */
 	char		tailscale_ip[PROV_MAX_ADDR]; /* imported rows only */
+	int64_t		key_expired_at;		/* 0, or when we expired the key
+						   early (registry.c) */
 };
 
 /*
@@ -75,6 +77,15 @@ enum prov_err	db_machine_add(struct db *db, const struct machine *m);
  */
 enum prov_err	db_machines_each(struct db *db,
 		    int (*fn)(const struct machine *, void *), void *arg);
+
+/*
+ * The columns db_machine_row() reads, in its order, for SELECTs over
+ * machines in other modules (registry.c).
+ */
+#define DB_MACHINE_COLUMNS	"hostname, mac, ip, registered_at, key_id, " \
+	"key_expires_at, id, revoked_at, legacy_tailscale_ip, key_expired_at"
+struct sqlite3_stmt;
+int		db_machine_row(struct sqlite3_stmt *st, struct machine *m);
 
 /* Borrowed sqlite3 handle for modules that share the store (ratelimit.c). */
 struct sqlite3	*db_handle(struct db *db);

@@ -34,6 +34,7 @@
 
 #include "headscale.h"
 #include "hsdiag.h"
+#include "metrics.h"
 
 /* Most argv elements hs_run() passes on; our commands use nine. */
 #define HS_MAX_ARGS		16
@@ -561,7 +562,7 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	struct outbuf	 buf = { NULL, 0, 0 };
 	struct errtail	 tail;
 	int		 status = 0, exec_errno = 0;
-	int64_t		 deadline;
+	int64_t		 deadline, started = now_ms();
 	enum prov_err	 rc;
 
 	*out = NULL;
@@ -599,6 +600,7 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	*outlen = buf.len;
 	buf.p = NULL;
 out:
+	metrics_headscale(cfg, argv, rc, now_ms() - started);
 	explicit_bzero(&tail, sizeof(tail));
 	outbuf_free(&buf);
 	hs_child_close(&c);

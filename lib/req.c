@@ -52,6 +52,8 @@ req_method(const char *name)
 		return REQ_HEAD;
 	if (strcmp(name, "POST") == 0)
 		return REQ_POST;
+	if (strcmp(name, "DELETE") == 0)
+		return REQ_DELETE;
 	return REQ_OTHER;
 }
 

@@ -27,6 +27,7 @@
 #define REQ_HEAD	0x02
 #define REQ_POST	0x04
 #define REQ_OTHER	0x08	/* anything else, never allowed */
+#define REQ_DELETE	0x10
 
 /* What read, write and flush return once their deadline has passed. */
 #define REQ_IO_TIMEOUT	(-2)

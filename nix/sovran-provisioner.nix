@@ -30,6 +30,7 @@ let
     "health"
     "register"
     "machines"
+    "metrics"
   ];
   runDir = "/run/sovran-provisioner";
 
@@ -68,8 +69,8 @@ let
 
   # Same routes as caddy/Caddyfile (the test suite compares the two as
   # Caddy adapts them); NixOS adds the access log itself. Only directives
-  # that Caddy 2.6.2 and 2.8+ both accept (tests/deploy/
-  # caddy-module-directives.tsv): no request buffering, whose directives
+  # that Caddy 2.6.2 and 2.8+ both accept (caddy/check-directives,
+  # caddy/directives.tsv): no request buffering, whose directives
   # changed in 2.8.0, so a deadline for the body in the programs has to
   # take its place. header_down drops the CGI Status line, which the
   # fastcgi transport passes on.
@@ -221,7 +222,7 @@ in
             region_code = "headscale";
             region_name = "Headscale Embedded DERP";
             verify_clients = true;
-            stun_listen_addr = "0.0.0.0:3478";
+            stun_listen_addr = ":3478";
             private_key_path = "/var/lib/headscale/derp_server_private.key";
             automatically_add_embedded_derp_region = true;
           };
@@ -266,6 +267,13 @@ in
     environment.etc."sovran-provisioner/environment".text = environmentFile;
 
     services.caddy.enable = true;
+    # TCP only, as caddy/Caddyfile: no HTTP/3 on udp/443, which the
+    # firewall keeps closed.
+    services.caddy.globalConfig = ''
+      servers {
+      	protocols h1 h2
+      }
+    '';
     # Two definitions, not two attributes of one set: equal names then
     # merge, and the assertion above says what is wrong.
     services.caddy.virtualHosts = lib.mkMerge [

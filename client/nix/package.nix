@@ -18,7 +18,11 @@ runCommand "sovran-provisioner-client" { } ''
   done
   install -D -m 0644 ${../.}/sovran-deploy-mode.timer \
     $out/lib/systemd/system/sovran-deploy-mode.timer
-  install -D -m 0644 ${../../docs/man/sovran-deploy-mode.8} \
+  # The page is a template for configure's paths; it names none, only the
+  # package on its footer.
+  install -D -m 0644 ${../../docs/man/sovran-deploy-mode.8.in} \
     $out/share/man/man8/sovran-deploy-mode.8
+  substituteInPlace $out/share/man/man8/sovran-deploy-mode.8 \
+    --replace-fail '@PACKAGE_NAME@ @PACKAGE_VERSION@' 'sovran-provisioner'
   patchShebangs $out/bin
 ''

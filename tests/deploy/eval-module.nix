@@ -36,7 +36,7 @@ let
     outPath = "/nix/store/00000000000000000000000000000000-${pname}";
     meta.mainProgram = pname;
   };
-  endpoints = [ "health" "register" "machines" ];
+  endpoints = [ "health" "register" "machines" "metrics" ];
   serverPackage = mkPackage "sovran-provisioner" "0.1.0" (
     if serverUnits != null then serverUnits
     else b.concatMap (e: [ "sovran-provisioner-${e}.socket" "sovran-provisioner-${e}.service" ]) endpoints

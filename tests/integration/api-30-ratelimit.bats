@@ -108,7 +108,7 @@ attempt() {
 	for ((i = 0; i <= 2 * LIMIT; i++)); do
 		http GET /health --from 127.0.0.38
 		assert_equal "$HTTP_STATUS" 200
-		http GET /machines --from 127.0.0.38 -H @"$(auth_file "$STACK_TOKEN")"
+		http GET /machines --from 127.0.0.38 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 		assert_equal "$HTTP_STATUS" 200
 	done
 }

@@ -19,7 +19,7 @@ teardown_file() {
 
 # machines [--from ADDR] [curl args...]: GET /machines with the token.
 machines() {
-	http GET /machines "$@" -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines "$@" -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 }
 
 @test "health: GET and HEAD are 200 without a token" {
@@ -55,7 +55,7 @@ machines() {
 @test "machines: other methods are 405 with Allow" {
 	local m
 	for m in POST PUT DELETE; do
-		http "$m" /machines -H @"$(auth_file "$STACK_TOKEN")"
+		http "$m" /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 		assert_equal "$HTTP_STATUS" 405
 		assert_json_error
 		assert_regex "$(header Allow)" GET

@@ -70,6 +70,35 @@ adapt() {
 	    "$BATS_TEST_TMPDIR/prod.json"
 }
 
+@test "production: TCP only, no HTTP/3 listener on udp/443" {
+	adapt Caddyfile >"$BATS_TEST_TMPDIR/prod.json"
+	jq -e '[.apps.http.servers[].protocols] == [["h1", "h2"]]' \
+	    "$BATS_TEST_TMPDIR/prod.json"
+}
+
+@test "both: the CGI Status header is removed from every response" {
+	local f
+	for f in Caddyfile Caddyfile.local; do
+		adapt "$f" >"$BATS_TEST_TMPDIR/c.json"
+		jq -e '[.. | objects | select(.handler == "reverse_proxy") |
+			select(.transport.protocol == "fastcgi") |
+			.headers.response.delete == ["Status"]] |
+			length == 3 and all' "$BATS_TEST_TMPDIR/c.json"
+	done
+}
+
+@test "no Status header reaches a client, whatever the status" {
+	http GET /health
+	assert_equal "$HTTP_STATUS" 200
+	assert_equal "$(header Status)" ""
+	http GET /register
+	assert_equal "$HTTP_STATUS" 405
+	assert_equal "$(header Status)" ""
+	http GET /machines
+	assert_equal "$HTTP_STATUS" 401
+	assert_equal "$(header Status)" ""
+}
+
 @test "both: the provisioning routes, body cap and FastCGI transport" {
 	local f site
 	for f in Caddyfile Caddyfile.local; do
@@ -87,6 +116,7 @@ adapt() {
 			sort ==
 			[[\"unix//run/sovran-provisioner/health.sock\", \"fastcgi\", \"/health\", 2000000000],
 			 [\"unix//run/sovran-provisioner/machines.sock\", \"fastcgi\", \"/machines\", 2000000000],
+			 [\"unix//run/sovran-provisioner/metrics.sock\", \"fastcgi\", \"/metrics\", 2000000000],
 			 [\"unix//run/sovran-provisioner/register.sock\", \"fastcgi\", \"/register\", 2000000000]]" \
 		    "$BATS_TEST_TMPDIR/c.json"
 		# Caddy's own errors answered as JSON.
@@ -127,10 +157,13 @@ adapt() {
 	done
 }
 
-@test "/machines/<sub> reaches the machines program, which has no such thing" {
+@test "/machines/<sub> reaches the machines program: DELETE only, known ids only" {
 	local log="$STACK_LOGS/machines.log" before
 	before=$(wc -l <"$log")
-	http GET /machines/42 -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines/42 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
+	assert_equal "$HTTP_STATUS" 405
+	assert_equal "$(header Allow)" DELETE
+	http DELETE /machines/424242 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 404
 	assert_json_error
 	wait_until 10 lines_exceed "$log" "$before"
@@ -138,12 +171,12 @@ adapt() {
 
 @test "a program that is down is a JSON 502 from Caddy" {
 	stop_program machines
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	start_program machines
 	assert_equal "$HTTP_STATUS" 502
 	assert_json_error
 	assert_equal "$(header Content-Type)" application/json
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 }
 
@@ -158,7 +191,7 @@ adapt() {
 	local log="$STACK_LOGS/access.log" before
 	wait_until 10 test -s "$log"
 	before=$(wc -l <"$log")
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	register caddy-log aa:bb:cc:00:50:01
 	assert_equal "$HTTP_STATUS" 200

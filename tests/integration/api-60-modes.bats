@@ -203,7 +203,7 @@ hs_in_flight() {
 	kill -KILL "$victim"
 	wait_until "$STACK_WAIT" replaced "$sup" "$victim" 2
 	for i in 1 2 3 4 5 6; do
-		http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+		http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 		assert_equal "$HTTP_STATUS" 200
 	done
 	pid_alive "$sup"

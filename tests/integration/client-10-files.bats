@@ -190,6 +190,7 @@ snippet() {
 	[[ -f $out/share/man/man8/sovran-deploy-mode.8 &&
 	    -f $out/lib/systemd/system/sovran-deploy-mode.timer ]] ||
 	    fail "sovran-deploy-mode's manual page or timer not installed"
+	run -1 grep -n '@[A-Za-z_]*@' "$out/share/man/man8/sovran-deploy-mode.8"
 	for script in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
 		[[ -x $out/bin/$script ]] || fail "$script not installed"
 		run -0 grep -x -E "ExecStart=$out/bin/$script( refresh)?" \

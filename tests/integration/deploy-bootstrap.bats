@@ -68,6 +68,34 @@ creates() {
 	assert_output "admin sovran-deploy"
 }
 
+@test "the admin token: created apart from the enrollment token, kept, repaired" {
+	boot
+	assert_success
+	refute_output --partial "$(cat "$data/admin-token")"
+	run -0 stat -c '%a %U %s' "$data/admin-token"
+	assert_output "600 $owner 65"
+	run -0 cat "$data/admin-token"
+	assert_output --regexp '^[0-9a-f]{64}$'
+	[[ $(cat "$data/admin-token") != "$(cat "$data/enroll-token")" ]]
+	# Kept as it is on the next run.
+	cp -p "$data/admin-token" "$dir/admin.first"
+	boot
+	assert_success
+	run -0 cmp "$dir/admin.first" "$data/admin-token"
+	# Blank: replaced, and the log says so.
+	: >"$data/admin-token"
+	boot
+	assert_success
+	assert_output --partial "admin-token is empty or only white space"
+	run -0 cat "$data/admin-token"
+	assert_output --regexp '^[0-9a-f]{64}$'
+	# Missing: created again.
+	rm "$data/admin-token"
+	boot
+	assert_success
+	[[ -s $data/admin-token ]]
+}
+
 @test "the token never appears in the output" {
 	boot
 	assert_success
@@ -343,7 +371,7 @@ fake_version() {
 	assert_equal "$(cat "$STACK_TOKEN_FILE")" "$token_before"
 	register boot-2 aa:bb:cc:dd:ee:02
 	assert_equal "$HTTP_STATUS" 200
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	run -0 jq -r '[.[].hostname] | sort | join(" ")' <<<"$HTTP_BODY"
 	assert_output "boot-1 boot-2"

@@ -39,11 +39,11 @@ evaluate() {
 	    --arg module "$MODULE" --arg set "$set" "$@"
 }
 
-# endpoint_setting NAME: serviceConfig.NAME of the three endpoint
+# endpoint_setting NAME: serviceConfig.NAME of the four endpoint
 # services in $json, as a JSON list.
 endpoint_setting() {
 	jq -c --arg name "$1" '[.config.systemd.services | to_entries[] |
-	    select(.key | test("^sovran-provisioner-(health|register|machines)$")) |
+	    select(.key | test("^sovran-provisioner-(health|register|machines|metrics)$")) |
 	    .value.serviceConfig[$name]]' <<<"$json"
 }
 
@@ -104,7 +104,7 @@ CONNECT='{ sovran.deployConnect = { enable = true; headscaleServer = "https://hs
 @test "a custom stateDir reaches every unit and the environment, the default path nowhere" {
 	json=$(evaluate "{ $DOMAINS stateDir = \"/srv/sovran\"; }")
 	run -0 endpoint_setting ReadWritePaths
-	assert_output '[["","/srv/sovran"],["","/srv/sovran"],["","/srv/sovran"]]'
+	assert_output '[["","/srv/sovran"],["","/srv/sovran"],["","/srv/sovran"],["","/srv/sovran"]]'
 	run -0 jq -r '.config.environment.etc["sovran-provisioner/environment"].text' <<<"$json"
 	assert_line "PROVISIONER_DATA_DIR=/srv/sovran"
 	run -1 grep -F /var/lib/sovran-provisioner <<<"$(jq .config <<<"$json")"
@@ -150,9 +150,9 @@ CONNECT='{ sovran.deployConnect = { enable = true; headscaleServer = "https://hs
 	    services.headscale.group = "hs-sock"; users.groups.hs-sock = { };
 	    services.caddy.group = "www"; users.groups.www = { }; }')
 	run -0 endpoint_setting SupplementaryGroups
-	assert_output '[["","hs-sock"],["","hs-sock"],["","hs-sock"]]'
+	assert_output '[["","hs-sock"],["","hs-sock"],["","hs-sock"],["","hs-sock"]]'
 	run -0 jq -c '[.config.systemd.sockets[].socketConfig.SocketGroup]' <<<"$json"
-	assert_output '["www","www","www"]'
+	assert_output '["www","www","www","www"]'
 	run -0 jq -c '.config.users.users["sovran-provisioner"].extraGroups' <<<"$json"
 	assert_output '["hs-sock"]'
 	# The units name the default groups, so the default needs no drop-in
@@ -247,19 +247,21 @@ server_units() {
 
 @test "the module writes only Caddy directives that 2.6.2 and 2.8+ both accept" {
 	json=$(evaluate "{ $DOMAINS }")
+	# The whole Caddyfile nixpkgs writes, its global options included.
+	jq -r '.caddyfile' <<<"$json" >"$BATS_TEST_TMPDIR/Caddyfile"
+	run -0 "$TOP_SRCDIR/caddy/check-directives" "$BATS_TEST_TMPDIR/Caddyfile"
+	# The sites alone, as the module writes them.
 	jq -r '.config.services.caddy.virtualHosts[].extraConfig' <<<"$json" >"$BATS_TEST_TMPDIR/sites"
-	run -0 "$TOP_SRCDIR/tests/deploy/check-caddy-directives" \
-	    "$TOP_SRCDIR/tests/deploy/caddy-module-directives.tsv" "$BATS_TEST_TMPDIR/sites"
+	run -0 "$TOP_SRCDIR/caddy/check-directives" -s "$BATS_TEST_TMPDIR/sites"
 	# The checker sees what it must refuse.
 	printf 'reverse_proxy x {\n\tbuffer_requests\n\tmax_buffer_size 64KiB\n}\nfoo\n' >"$BATS_TEST_TMPDIR/old"
-	run -1 "$TOP_SRCDIR/tests/deploy/check-caddy-directives" \
-	    "$TOP_SRCDIR/tests/deploy/caddy-module-directives.tsv" "$BATS_TEST_TMPDIR/old"
-	assert_line "reverse_proxy: buffer_requests: not accepted by every supported Caddy"
-	assert_line "reverse_proxy: max_buffer_size: not accepted by every supported Caddy"
-	assert_line "site: foo: not in the table"
+	run -1 "$TOP_SRCDIR/caddy/check-directives" -s "$BATS_TEST_TMPDIR/old"
+	assert_output --partial "site/reverse_proxy/buffer_requests: Caddy 2.6.2 accepts it, Caddy 2.8 and later reject it"
+	assert_output --partial "site/reverse_proxy/max_buffer_size: Caddy 2.6.2 accepts it, Caddy 2.8 and later reject it"
+	assert_output --partial "site/foo is not in the table"
 	# Every FastCGI route drops the CGI Status header from the response.
 	run -0 grep -c -x $'\t\theader_down -Status' "$BATS_TEST_TMPDIR/sites"
-	assert_output 3
+	assert_output 4
 }
 
 @test "Caddy adapts the Caddyfile nixpkgs writes to the same routes as caddy/Caddyfile" {
@@ -281,7 +283,7 @@ server_units() {
 	    jq -S "$routes" >"$BATS_TEST_TMPDIR/debian.json"
 	# Guard against comparing two empty answers.
 	run -0 jq -r '[.. | .dial? // empty] | sort | join(" ")' "$BATS_TEST_TMPDIR/debian.json"
-	assert_output "127.0.0.1:8080 unix//run/sovran-provisioner/health.sock unix//run/sovran-provisioner/machines.sock unix//run/sovran-provisioner/register.sock"
+	assert_output "127.0.0.1:8080 unix//run/sovran-provisioner/health.sock unix//run/sovran-provisioner/machines.sock unix//run/sovran-provisioner/metrics.sock unix//run/sovran-provisioner/register.sock"
 	run -0 diff -u "$BATS_TEST_TMPDIR/debian.json" "$BATS_TEST_TMPDIR/nixos.json"
 	# Each site logs where the guide says.
 	run -0 grep -c -F 'output file /var/log/caddy/access-prov.example.org.log' "$BATS_TEST_TMPDIR/nixos.Caddyfile"

@@ -46,7 +46,9 @@
 # variables for the test.
 #
 # Exported for the tests: STACK_DIR, STACK_DATA_DIR, STACK_TOKEN,
-# STACK_TOKEN_FILE, STACK_DB, STACK_SOCK_DIR, STACK_LOGS, STACK_HS_CONFIG,
+# STACK_TOKEN_FILE, STACK_ADMIN_TOKEN, STACK_ADMIN_TOKEN_FILE,
+# STACK_ADMIN_HEADER (that token as a header file), STACK_DB,
+# STACK_SOCK_DIR, STACK_LOGS, STACK_HS_CONFIG,
 # STACK_HS_STATE (the stand-in's standin/ directory), STACK_PORT, STACK_URL.
 #
 # PROV_TEST_WRAPPER, when set (e.g. "valgrind -q --error-exitcode=99"), is
@@ -60,7 +62,7 @@ bats_load_library bats-assert
 : "${TOP_BUILDDIR:?TOP_BUILDDIR must name the build tree}"
 : "${CADDY:=caddy}"
 
-PROV_PROGRAMS=(health register machines)
+PROV_PROGRAMS=(health register machines metrics)
 HS_STANDIN="$TOP_BUILDDIR/tests/standin/headscale"
 export HEADSCALE_TEST_URL=https://hs.example.test
 
@@ -141,6 +143,14 @@ stack_init() {
 	export STACK_TOKEN
 	STACK_TOKEN=$(new_token)
 	(umask 077 && printf '%s\n' "$STACK_TOKEN" >"$STACK_TOKEN_FILE")
+	# The operator's token, for /machines and /metrics.
+	export STACK_ADMIN_TOKEN STACK_ADMIN_TOKEN_FILE="$STACK_DATA_DIR/admin-token"
+	STACK_ADMIN_TOKEN=$(new_token)
+	(umask 077 && printf '%s\n' "$STACK_ADMIN_TOKEN" >"$STACK_ADMIN_TOKEN_FILE")
+	# A header file for curl -H @file, so the token is on no command line.
+	export STACK_ADMIN_HEADER="$STACK_DIR/admin.hdr"
+	(umask 077 && printf 'Authorization: Bearer %s\n' "$STACK_ADMIN_TOKEN" \
+	    >"$STACK_ADMIN_HEADER")
 
 	# The stand-in keeps its state beside the config file it is given.
 	printf 'server_url: %s\n' "$HEADSCALE_TEST_URL" >"$STACK_HS_CONFIG"
@@ -500,7 +510,7 @@ assert_json_error() {
 	fi
 }
 
-# assert_no_secrets FILE...: none of the files holds the enrollment token,
+# assert_no_secrets FILE...: none of the files holds either token,
 # a full pre-auth key, or a request body's JSON.
 assert_no_secrets() {
 	local f
@@ -508,6 +518,10 @@ assert_no_secrets() {
 		[[ -f $f ]] || continue
 		if grep -qF "$STACK_TOKEN" "$f"; then
 			fail "$f contains the enrollment token"
+		fi
+		if [[ -n ${STACK_ADMIN_TOKEN:-} ]] &&
+		    grep -qF "$STACK_ADMIN_TOKEN" "$f"; then
+			fail "$f contains the admin token"
 		fi
 		if grep -qE 'hskey-auth-[A-Za-z0-9_-]{12}-[A-Za-z0-9_-]{64}' "$f"; then
 			fail "$f contains a pre-auth key"

@@ -63,7 +63,7 @@ raw_register() {
 	# Unknown is NULL in the store, null in /machines, said in the log.
 	assert_equal "$(sqlite3 "$STACK_DB" "SELECT count(*) FROM machines
 	    WHERE hostname = '$name' AND mac IS NULL")" 1
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	jq -e --arg n "$name" 'map(select(.hostname == $n)) |
 	    length == 1 and .[0].mac == null and (.[0].key_id | type) == "number"' \

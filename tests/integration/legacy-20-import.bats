@@ -116,7 +116,7 @@ web-4 aa:bb:cc:dd:ee:04 - 1775955600 - - -"
 	sample
 	boot
 	assert_success
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	run -0 jq -r '.[] | [.hostname, (.mac // "null"), (.ip // "null"),
 	    (.registered_at | fromdateiso8601), (.key_id // "null"),

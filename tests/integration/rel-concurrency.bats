@@ -149,7 +149,7 @@ client() {
 	run -0 diff "$BATS_TEST_TMPDIR/seen" "$BATS_TEST_TMPDIR/rows"
 
 	# The same through /machines.
-	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	jq -r '.[] | select(.hostname | startswith("lost-")) | "\(.hostname) \(.ip)"' \
 	    <<<"$HTTP_BODY" | sort >"$BATS_TEST_TMPDIR/listed"

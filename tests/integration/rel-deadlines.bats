@@ -92,13 +92,13 @@ stall_body() {
 	HELD+=("$!")
 }
 
-# stall_read PATH: a GET that is sent and never read.
+# stall_read PATH: a GET with the admin token that is sent and never read.
 stall_read() {
 	(
 		exec 3>&-
 		exec 5<>"/dev/tcp/127.0.0.1/$STACK_PORT"
 		printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n' "$1" >&5
-		printf 'Authorization: Bearer %s\r\n\r\n' "$STACK_TOKEN" >&5
+		printf 'Authorization: Bearer %s\r\n\r\n' "$STACK_ADMIN_TOKEN" >&5
 		sleep 120
 	) &
 	HELD+=("$!")
@@ -112,7 +112,7 @@ stall_read() {
 	# Both are in a worker, waiting for the rest of their bodies.
 	sleep 1
 	line=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' \
-	    -X POST -H "Authorization: Bearer $STACK_TOKEN" \
+	    -X POST -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary "$(register_body third aa:bb:cc:00:80:01)" \
 	    "$STACK_URL/register")
 	read -r status elapsed <<<"$line"
@@ -154,11 +154,11 @@ stall_read() {
 	    printf('02:00:00:%02x:%02x:%02x', i / 65536, i / 256 % 256,
 	    i % 256), '127.0.0.1', 1700000000 + i, 900000 + i,
 	    1700003600 + i FROM n"
-	stall_read /machines
+	stall_read '/machines?all=1'
 	sleep 1
 	line=$(curl -sS -o "$BATS_TEST_TMPDIR/list" \
 	    -w '%{http_code} %{time_starttransfer}' \
-	    -H "Authorization: Bearer $STACK_TOKEN" "$STACK_URL/machines")
+	    -H @"$STACK_ADMIN_HEADER" "$STACK_URL/machines?all=1")
 	read -r status first <<<"$line"
 	echo "second listing: $status, first byte after ${first}s"
 	assert_equal "$status" 200
@@ -185,9 +185,11 @@ stall_read() {
 	lines_before=$(wc -l <"$STACK_LOGS/register.log")
 	printf 'slow 1\n' >"$STACK_HS_STATE/fault.preauthkeys"
 	local -a burst=()
+	local auth
+	auth=$(auth_file "$STACK_TOKEN")
 	for ((i = 0; i < 12; i++)); do
 		curl -s -o /dev/null -w '%{http_code}\n' -m 20 -X POST \
-		    -H "Authorization: Bearer $STACK_TOKEN" \
+		    -H @"$auth" \
 		    --data-binary "$(register_body burst-$i "aa:bb:cc:00:81:$(printf %02x "$i")")" \
 		    "$STACK_URL/register" >"$BATS_TEST_TMPDIR/status-$i" 3>&- &
 		burst+=("$!")

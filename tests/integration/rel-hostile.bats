@@ -155,8 +155,8 @@ auth_as() {
 	refused 405
 }
 
-@test "method: DELETE /machines is 405" {
-	http DELETE /machines -H "$TOKEN_HDR"
+@test "method: DELETE /machines (no id) is 405" {
+	http DELETE /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	refused 405
 }
 

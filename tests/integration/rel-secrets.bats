@@ -25,6 +25,8 @@ setup_file() {
 		umask 077
 		printf '%s\n' "$STACK_TOKEN" >"$TOKEN_PATTERN"
 		printf 'Authorization: Bearer %s\n' "$STACK_TOKEN" >"$AUTH_HEADER"
+		printf 'Authorization: Bearer %s\n' "$STACK_ADMIN_TOKEN" \
+		    >"$BATS_FILE_TMPDIR/admin-header"
 	)
 }
 
@@ -85,7 +87,7 @@ secrets_in() {
 	enroll secret-g aa:bb:cc:00:90:11
 	assert_equal "$HTTP_STATUS" 502
 	hs_fault_clear
-	http GET /machines -H "@$AUTH_HEADER"
+	http GET /machines -H "@$BATS_FILE_TMPDIR/admin-header"
 	assert_equal "$HTTP_STATUS" 200
 	# Each line is in the logs by the time the next request is answered;
 	# this one makes sure of the last.

@@ -44,7 +44,7 @@ test_params(void)
 	struct fixture	 f;
 	const char	*env1[] = { "REQUEST_METHOD=POST", "REMOTE_ADDR=127.0.0.2",
 	    "CONTENT_LENGTH_X=1", "CONTENT_LENGTH=7", "EMPTY=", NULL };
-	const char	*env2[] = { "REQUEST_METHOD=DELETE",
+	const char	*env2[] = { "REQUEST_METHOD=PUT",
 	    "REMOTE_ADDR=127.0.0.1\nforged 200", NULL };
 	const char	*env3[] = { "REQUEST_METHOD=get", "REMOTE_ADDR=", NULL };
 	const char	*env4[] = { "REMOTE_ADDR=fe80::1%eth0", NULL };
@@ -62,7 +62,7 @@ test_params(void)
 	finish(&f);
 
 	start(&f, env2, NULL, 0, 0);
-	ok(f.r.method == REQ_OTHER, "DELETE is another method");
+	ok(f.r.method == REQ_OTHER, "PUT is another method");
 	ok(strcmp(f.r.addr, "unknown") == 0,
 	    "an address with a newline becomes \"unknown\"");
 	finish(&f);
@@ -83,6 +83,7 @@ test_params(void)
 	ok(strcmp(f.r.addr, "unknown") == 0, "over-long address");
 	finish(&f);
 
+	ok(req_method("DELETE") == REQ_DELETE, "DELETE");
 	ok(req_method("GET") == REQ_GET && req_method("HEAD") == REQ_HEAD &&
 	    req_method(NULL) == REQ_OTHER, "req_method");
 }

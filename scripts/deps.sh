@@ -12,6 +12,8 @@ packages="
 	mandoc nftables nix-bin systemd yq
 	wrk gnuplot-nox
 	openssh-server openssh-client faketime strace prometheus
+	debootstrap systemd-container
+	dpkg-dev debhelper lintian
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -189,6 +189,10 @@ prep build make -C "$builddir" -j"$jobs"
 stage check make -C "$builddir" -j"$jobs" check
 stage --once distcheck make -C "$builddir" -j"$jobs" distcheck
 
+# The Debian package: built from a copy of the tree, linted, installed,
+# upgraded and purged in a cached Debian 12 root (tests/packaging).
+stage packaging make -C "$builddir" check TESTS=tests/packaging/deb.bats
+
 # The whole suite again on an ASan+UBSan build (build/asan). Reports go to
 # files, so one from a program a test only talks to counts too; any
 # report fails the stage.
@@ -206,6 +210,10 @@ sanitizers() (
 	exit "$rc"
 )
 stage asan-ubsan sanitizers
+
+# The guide's Debian install booted under systemd-nspawn (tests/system);
+# its tests skip, with the reason, where containers cannot boot.
+stage system make -C "$builddir" check-system
 
 # Unit tests, corpus replays and 500 FastCGI requests per program under
 # valgrind memcheck (docs/reliability.md).

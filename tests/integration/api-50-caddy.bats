@@ -83,7 +83,7 @@ adapt() {
 		jq -e '[.. | objects | select(.handler == "reverse_proxy") |
 			select(.transport.protocol == "fastcgi") |
 			.headers.response.delete == ["Status"]] |
-			length == 3 and all' "$BATS_TEST_TMPDIR/c.json"
+			length == 4 and all' "$BATS_TEST_TMPDIR/c.json"
 	done
 }
 

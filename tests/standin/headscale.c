@@ -11,7 +11,9 @@
  * (-c, else HEADSCALE_CONFIG; like the real CLI, a named file that cannot
  * be read is fatal, its contents are not looked at), see
  * store.h. Without a config file the CLI, like the real one, finds no
- * server: it waits HEADSCALE_CLI_TIMEOUT (default 5s) and fails.
+ * server: it waits HEADSCALE_CLI_TIMEOUT (default 5s) and fails. A config
+ * that names a unix_socket sends the command to the stand-in server
+ * there instead (remote.h), as the real CLI reaches headscale serve.
  *
  * Fault files in standin/ make a server misbehave on purpose: "fault"
  * for every command that reaches the server, "fault.<command>" (users,
@@ -48,6 +50,7 @@
 
 #include "cobra.h"
 #include "gojson.h"
+#include "remote.h"
 #include "sha256.h"
 #include "store.h"
 
@@ -628,8 +631,8 @@ dial(int exclusive)
 {
 	struct fault	f;
 
-	if (!store_present()) {
-		/* The default socket does not exist: the dial times out. */
+	if (!store_present() || remote_dial() == -1) {
+		/* No server answers on the socket: the dial times out. */
 		store_nap(cli_timeout());
 		fatal_connect();
 	}
@@ -1495,7 +1498,8 @@ int
 main(int argc, char **argv)
 {
 	enum cli_result	r;
-	const char	*config = config_path(argc, argv);
+	const char	*config = remote_begin(argc, argv,
+			    config_path(argc, argv));
 	char		why[128];
 	int		i, word = 0;
 

@@ -117,7 +117,8 @@ conf_string(const char *name, const char *def,
 int
 conf_load(struct conf *cfg, unsigned int need, char *err, size_t errlen)
 {
-	int	n;
+	unsigned int	def;
+	int		n;
 
 	memset(cfg, 0, sizeof *cfg);
 	if (conf_path("PROVISIONER_DATA_DIR", CONF_DEFAULT_DATA_DIR,
@@ -174,5 +175,29 @@ conf_load(struct conf *cfg, unsigned int need, char *err, size_t errlen)
 	    conf_uint("HEADSCALE_TIMEOUT", 10, 1, 300,
 	    &cfg->headscale_timeout, err, errlen) == -1)
 		return -1;
+
+	/*
+	 * The deadlines of docs/design.md, "Deadlines". REQUEST_TIMEOUT's
+	 * default stays below the shipped Caddyfiles' read_timeout (30 s),
+	 * so the program answers before Caddy gives up on it, unless a long
+	 * HEADSCALE_TIMEOUT needs more; a budget that cannot hold one
+	 * headscale call and a moment to record and answer (register.c)
+	 * could never register anything.
+	 */
+	def = cfg->headscale_timeout + 5 > 25 ? cfg->headscale_timeout + 5 :
+	    25;
+	if (conf_uint("REQUEST_TIMEOUT", def, 2, 3600,
+	    &cfg->request_timeout, err, errlen) == -1 ||
+	    conf_uint("REQUEST_BODY_TIMEOUT", 10, 1, 300,
+	    &cfg->request_body_timeout, err, errlen) == -1 ||
+	    conf_uint("RESPONSE_TIMEOUT", 30, 1, 3600,
+	    &cfg->response_timeout, err, errlen) == -1)
+		return -1;
+	if (cfg->request_timeout < cfg->headscale_timeout + 2) {
+		snprintf(err, errlen, "REQUEST_TIMEOUT (%u) must be at least "
+		    "HEADSCALE_TIMEOUT + 2 (%u)", cfg->request_timeout,
+		    cfg->headscale_timeout + 2);
+		return -1;
+	}
 	return 0;
 }

@@ -26,6 +26,9 @@ struct conf {
 	unsigned int	 rate_limit_max;	/* RATE_LIMIT_MAX */
 	unsigned int	 rate_limit_window;	/* RATE_LIMIT_WINDOW, seconds */
 	unsigned int	 headscale_timeout;	/* HEADSCALE_TIMEOUT, seconds */
+	unsigned int	 request_timeout;	/* REQUEST_TIMEOUT, seconds */
+	unsigned int	 request_body_timeout;	/* REQUEST_BODY_TIMEOUT, s */
+	unsigned int	 response_timeout;	/* RESPONSE_TIMEOUT, seconds */
 };
 
 /* Flags for conf_load(): what the calling program cannot run without. */

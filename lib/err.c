@@ -26,6 +26,7 @@ static const char *const err_text[PROV_ERR__MAX] = {
 	[PROV_UPSTREAM] = "headscale failed",
 	[PROV_UNAVAIL] = "database unavailable",
 	[PROV_TIMEOUT] = "headscale timed out",
+	[PROV_SLOWBODY] = "request body not received in time",
 };
 
 static const int err_status[PROV_ERR__MAX] = {
@@ -42,6 +43,7 @@ static const int err_status[PROV_ERR__MAX] = {
 	[PROV_UPSTREAM] = 502,
 	[PROV_UNAVAIL] = 503,
 	[PROV_TIMEOUT] = 504,
+	[PROV_SLOWBODY] = 408,
 };
 
 /*

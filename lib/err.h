@@ -22,6 +22,7 @@ enum prov_err {
 	PROV_UPSTREAM,		/* 502: headscale failed or answered garbage */
 	PROV_UNAVAIL,		/* 503: the database cannot be used */
 	PROV_TIMEOUT,		/* 504: headscale did not answer in time */
+	PROV_SLOWBODY,		/* 408: the body did not arrive in time */
 	PROV_ERR__MAX
 };
 

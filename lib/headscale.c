@@ -6,10 +6,10 @@
  * it is run the careful way: fork and execve with a fixed argv and a fixed
  * environment (no shell, nothing from the request), stdin from /dev/null,
  * every other descriptor closed, the child in its own process group so a
- * timeout kills whatever it started, and a cap on what is read back. Its
- * stderr is read only to keep it from blocking and then thrown away: it is
- * free-form text that could, in principle, repeat a secret, so the log
- * gets the exit status and nothing of what it said.
+ * timeout kills whatever it started, and a cap on what is read back.
+ * hs_run() is three steps: hs_spawn(), hs_pump() until the deadline, and
+ * hs_reap(). Of its stderr only the tail is kept, and on failure the log
+ * gets one short cleaned line of it (hsdiag.c), never more.
  */
 #include "config.h"
 
@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "headscale.h"
+#include "hsdiag.h"
 #include "metrics.h"
 
 /* Most argv elements hs_run() passes on; our commands use nine. */
@@ -44,10 +45,17 @@
 /* Where exec failure travels from the child to the parent. */
 #define HS_ERRFD		3
 
+/* How much of the CLI's stderr is kept for the log's summary. */
+#define HS_ERR_KEEP		4096
+
+/* The CLI's own timeout is ours plus this many seconds (hs_spawn()). */
+#define HS_CLI_TIMEOUT_EXTRA	2
+
 /*
  * The child's whole environment (docs/design.md, "Running headscale"),
- * plus HEADSCALE_CONFIG when configured. The two HEADSCALE_ settings keep
- * stdout to the JSON document alone: no update check, no logs in JSON.
+ * plus HEADSCALE_CLI_TIMEOUT (hs_spawn()) and HEADSCALE_CONFIG when
+ * configured. The two HEADSCALE_ settings below keep stdout to the JSON
+ * document alone: no update check, no logs in JSON.
  */
 static const char *const hs_env[] = {
 	"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
@@ -249,83 +257,143 @@ outbuf_free(struct outbuf *b)
 }
 
 /*
- * Reads what is ready on fd into b (or, with b NULL, into a scratch buffer
- * that is wiped and forgotten). Returns 1 while open, 0 at end of file, -1
- * on a read error, -2 when b would grow past PROV_MAX_CLI_OUTPUT, -3 when
- * memory ran out.
+ * Reads what is ready on fd into b. Returns 1 while open, 0 at end of
+ * file, -1 on a read error, -2 when b would grow past PROV_MAX_CLI_OUTPUT,
+ * -3 when memory ran out.
  */
 static int
 drain(int fd, struct outbuf *b)
 {
-	char	scratch[4096];
 	ssize_t	n;
 
-	if (b == NULL) {
-		n = read(fd, scratch, sizeof(scratch));
-		explicit_bzero(scratch, sizeof(scratch));
-	} else {
-		if (b->len == b->cap) {
-			if (b->cap == PROV_MAX_CLI_OUTPUT + 1)
-				return -2;
-			if (outbuf_grow(b) == -1)
-				return -3;
-		}
-		n = read(fd, b->p + b->len, b->cap - b->len);
-		if (n > 0)
-			b->len += (size_t)n;
+	if (b->len == b->cap) {
+		if (b->cap == PROV_MAX_CLI_OUTPUT + 1)
+			return -2;
+		if (outbuf_grow(b) == -1)
+			return -3;
 	}
+	n = read(fd, b->p + b->len, b->cap - b->len);
+	if (n > 0)
+		b->len += (size_t)n;
 	if (n == -1)
 		return errno == EINTR || errno == EAGAIN ? 1 : -1;
-	if (b != NULL && b->len > PROV_MAX_CLI_OUTPUT)
+	if (b->len > PROV_MAX_CLI_OUTPUT)
 		return -2;
 	return n > 0 ? 1 : 0;
 }
 
-/* Describes how the child ended, for the log. */
-static enum prov_err
-judge(int status, int exec_errno, char *why, size_t whylen)
+/*
+ * The last HS_ERR_KEEP bytes headscale wrote to stderr: its error comes
+ * last, after any log lines. Kept for the log's summary and wiped.
+ */
+struct errtail {
+	char	buf[HS_ERR_KEEP];
+	size_t	len;
+};
+
+/* Reads what is ready on fd into t, keeping its tail. As drain(). */
+static int
+drain_tail(int fd, struct errtail *t)
 {
+	char	scratch[4096];
+	ssize_t	n;
+	size_t	keep;
+
+	n = read(fd, scratch, sizeof(scratch));
+	if (n > 0) {
+		if ((size_t)n >= sizeof(t->buf)) {
+			memcpy(t->buf, scratch + n - sizeof(t->buf),
+			    sizeof(t->buf));
+			t->len = sizeof(t->buf);
+		} else {
+			if (t->len + (size_t)n > sizeof(t->buf)) {
+				keep = sizeof(t->buf) - (size_t)n;
+				memmove(t->buf, t->buf + t->len - keep, keep);
+				t->len = keep;
+			}
+			memcpy(t->buf + t->len, scratch, (size_t)n);
+			t->len += (size_t)n;
+		}
+	}
+	explicit_bzero(scratch, sizeof(scratch));
+	if (n == -1)
+		return errno == EINTR || errno == EAGAIN ? 1 : -1;
+	return n > 0 ? 1 : 0;
+}
+
+/*
+ * Describes how the child ended, for the log, with the gist of what it
+ * said on stderr when it failed (hsdiag.c).
+ */
+static enum prov_err
+judge(int status, int exec_errno, const struct errtail *t, char *why,
+    size_t whylen)
+{
+	char	said[HSDIAG_MAX + 3];
+
 	if (exec_errno != 0) {
 		say(why, whylen, "cannot execute headscale: %s",
 		    strerror(exec_errno));
 		return PROV_UPSTREAM;
 	}
-	if (WIFEXITED(status)) {
-		if (WEXITSTATUS(status) == 0)
-			return PROV_OK;
-		say(why, whylen, "headscale exited %d", WEXITSTATUS(status));
-	} else if (WIFSIGNALED(status))
-		say(why, whylen, "headscale killed by signal %d",
-		    WTERMSIG(status));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return PROV_OK;
+	said[0] = ':';
+	said[1] = ' ';
+	hsdiag_summary(t->buf, t->len, said + 2, sizeof(said) - 2);
+	if (said[2] == '\0')
+		said[0] = '\0';
+	if (WIFEXITED(status))
+		say(why, whylen, "headscale exited %d%s", WEXITSTATUS(status),
+		    said);
+	else if (WIFSIGNALED(status))
+		say(why, whylen, "headscale killed by signal %d%s",
+		    WTERMSIG(status), said);
 	else
 		say(why, whylen, "headscale ended oddly (status %d)", status);
 	return PROV_UPSTREAM;
 }
 
-enum prov_err
-hs_run(const struct conf *cfg, const char *const argv[], char **out,
-    size_t *outlen, char *why, size_t whylen)
+/* A started CLI: its pid and the read ends of its pipes. */
+struct hs_child {
+	pid_t	pid;
+	int	out;		/* its stdout */
+	int	err;		/* its stderr */
+	int	report;		/* errno from a failed exec, see child() */
+};
+
+static void
+hs_child_close(struct hs_child *c)
 {
-	char		*av[HS_MAX_ARGS + 1], *envp[HS_NENV + 2];
+	close_fd(&c->out);
+	close_fd(&c->err);
+	close_fd(&c->report);
+}
+
+/*
+ * Starts cfg->headscale_bin with argv and the fixed environment, plus
+ * HEADSCALE_CONFIG when configured and HEADSCALE_CLI_TIMEOUT. The CLI's
+ * own timeout (cli.timeout, default 5s, hscontrol/types/config.go and
+ * cmd/headscale/cli/utils.go at v0.28.0) covers dialling and the call;
+ * set two seconds past ours, it never ends a call before we do, so a
+ * slow headscale is our 504 rather than its "exited 1".
+ */
+static enum prov_err
+hs_spawn(const struct conf *cfg, const char *const argv[], struct hs_child *c,
+    char *why, size_t whylen)
+{
+	char		*av[HS_MAX_ARGS + 1], *envp[HS_NENV + 3];
 	char		 cfgenv[sizeof("HEADSCALE_CONFIG=") + PATH_MAX];
+	char		 tmoenv[sizeof("HEADSCALE_CLI_TIMEOUT=") + 16];
 	int		 outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	int		 rep[2] = { -1, -1 }, devnull = -1;
-	int		 status = 0, exec_errno = 0, r, e;
-	struct pollfd	 pfd[2];
-	struct outbuf	 buf = { NULL, 0, 0 };
+	int		 rep[2] = { -1, -1 }, devnull = -1, r, e;
 	sigset_t	 all, old;
-	int64_t		 deadline, left;
 	size_t		 i;
-	pid_t		 pid, parent;
-	enum prov_err	 rc;
-	struct timespec	 nap;
+	pid_t		 parent;
+	enum prov_err	 rc = PROV_OK;
 
-	int64_t		 started = now_ms();
-
-	*out = NULL;
-	*outlen = 0;
-	say(why, whylen, "%s", "");
-
+	c->pid = -1;
+	c->out = c->err = c->report = -1;
 	if (argv == NULL || argv[0] == NULL) {
 		say(why, whylen, "headscale: no arguments");
 		return PROV_UPSTREAM;
@@ -341,6 +409,9 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	av[i] = NULL;
 	for (i = 0; i < HS_NENV; i++)
 		envp[i] = (char *)(uintptr_t)hs_env[i];
+	(void)snprintf(tmoenv, sizeof(tmoenv), "HEADSCALE_CLI_TIMEOUT=%us",
+	    cfg->headscale_timeout + HS_CLI_TIMEOUT_EXTRA);
+	envp[i++] = tmoenv;
 	if (cfg->headscale_config[0] != '\0') {
 		r = snprintf(cfgenv, sizeof(cfgenv), "HEADSCALE_CONFIG=%s",
 		    cfg->headscale_config);
@@ -352,10 +423,6 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	}
 	envp[i] = NULL;
 
-	if (outbuf_grow(&buf) == -1) {
-		say(why, whylen, "headscale: out of memory");
-		return PROV_ENOMEM;
-	}
 	if (make_pipe(outp) == -1 || make_pipe(errp) == -1 ||
 	    make_pipe(rep) == -1 ||
 	    (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
@@ -372,44 +439,66 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	(void)sigfillset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, &old);
 	parent = getpid();
-	pid = fork();
-	if (pid == 0)
+	c->pid = fork();
+	if (c->pid == 0)
 		child(cfg->headscale_bin, av, envp, devnull, outp[1], errp[1],
 		    rep[1], parent);
 	e = errno;
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid == -1) {
+	if (c->pid == -1) {
 		say(why, whylen, "headscale: fork: %s", strerror(e));
 		rc = PROV_SYSTEM;
 		goto out;
 	}
 	/* Also here, so a kill of the group cannot race the child's own. */
-	(void)setpgid(pid, pid);
+	(void)setpgid(c->pid, c->pid);
+	c->out = outp[0];
+	c->err = errp[0];
+	c->report = rep[0];
+	outp[0] = errp[0] = rep[0] = -1;
+out:
+	close_fd(&outp[0]);
 	close_fd(&outp[1]);
+	close_fd(&errp[0]);
 	close_fd(&errp[1]);
+	close_fd(&rep[0]);
 	close_fd(&rep[1]);
 	close_fd(&devnull);
+	return rc;
+}
 
-	deadline = now_ms() + (int64_t)cfg->headscale_timeout * 1000;
-	pfd[0].fd = outp[0];
-	pfd[1].fd = errp[0];
+/*
+ * Reads the child's stdout into out and the tail of its stderr into t
+ * until it has closed both or the deadline (CLOCK_MONOTONIC ms) passes.
+ * PROV_OK, PROV_TIMEOUT, or as hs_run() for output too large, memory and
+ * read errors.
+ */
+static enum prov_err
+hs_pump(struct hs_child *c, int64_t deadline, struct outbuf *out,
+    struct errtail *t, char *why, size_t whylen)
+{
+	struct pollfd	 pfd[2];
+	int64_t		 left;
+	size_t		 i;
+	int		 r;
+
+	pfd[0].fd = c->out;
+	pfd[1].fd = c->err;
 	pfd[0].events = pfd[1].events = POLLIN;
-	rc = PROV_OK;
-	while (rc == PROV_OK && (pfd[0].fd != -1 || pfd[1].fd != -1)) {
-		if ((left = deadline - now_ms()) <= 0) {
-			rc = PROV_TIMEOUT;
-			break;
-		}
+	while (pfd[0].fd != -1 || pfd[1].fd != -1) {
+		if ((left = deadline - now_ms()) <= 0)
+			return PROV_TIMEOUT;
 		r = poll(pfd, 2, left > INT_MAX ? INT_MAX : (int)left);
 		if (r == -1 && errno != EINTR) {
 			say(why, whylen, "headscale: poll: %s",
 			    strerror(errno));
-			rc = PROV_SYSTEM;
+			return PROV_SYSTEM;
 		}
-		for (i = 0; r > 0 && rc == PROV_OK && i < 2; i++) {
+		for (i = 0; r > 0 && i < 2; i++) {
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
-			switch (drain(pfd[i].fd, i == 0 ? &buf : NULL)) {
+			switch (i == 0 ? drain(pfd[i].fd, out) :
+			    drain_tail(pfd[i].fd, t)) {
 			case 1:
 				break;
 			case 0:
@@ -417,48 +506,82 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 				break;
 			case -2:
 				say(why, whylen, "headscale: output too large");
-				rc = PROV_UPSTREAM;
-				break;
+				return PROV_UPSTREAM;
 			case -3:
 				say(why, whylen, "headscale: out of memory");
-				rc = PROV_ENOMEM;
-				break;
+				return PROV_ENOMEM;
 			default:
 				say(why, whylen, "headscale: read: %s",
 				    strerror(errno));
-				rc = PROV_SYSTEM;
-				break;
+				return PROV_SYSTEM;
 			}
 		}
 	}
+	return PROV_OK;
+}
 
-	/*
-	 * Output closed; the child may still be on its way out (or may have
-	 * closed its output and carried on). Wait for it within the same
-	 * deadline. A child closes its pipes a moment before it can be
-	 * reaped, so the naps start short and double up to 10 ms: a flat
-	 * 10 ms nap made about a third of all registrations 10 ms slower.
-	 */
+/*
+ * Waits for the child within the same deadline; its output is closed,
+ * but it may still be on its way out (or may have closed its output and
+ * carried on). A child closes its pipes a moment before it can be reaped,
+ * so the naps start short and double up to 10 ms: a flat 10 ms nap made
+ * about a third of all registrations 10 ms slower. PROV_OK with *status
+ * set, PROV_TIMEOUT or PROV_SYSTEM.
+ */
+static enum prov_err
+hs_reap(struct hs_child *c, int64_t deadline, int *status, char *why,
+    size_t whylen)
+{
+	struct timespec	nap;
+	pid_t		r;
+
 	nap.tv_sec = 0;
 	nap.tv_nsec = 50 * 1000;
-	while (rc == PROV_OK) {
-		r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			break;
+	for (;;) {
+		r = waitpid(c->pid, status, WNOHANG);
+		if (r == c->pid)
+			return PROV_OK;
 		if (r == -1 && errno != EINTR) {
 			say(why, whylen, "headscale: waitpid: %s",
 			    strerror(errno));
-			rc = PROV_SYSTEM;
-		} else if (now_ms() >= deadline)
-			rc = PROV_TIMEOUT;
-		else {
-			(void)nanosleep(&nap, NULL);
-			if ((nap.tv_nsec *= 2) > 10 * 1000 * 1000)
-				nap.tv_nsec = 10 * 1000 * 1000;
+			return PROV_SYSTEM;
 		}
+		if (now_ms() >= deadline)
+			return PROV_TIMEOUT;
+		(void)nanosleep(&nap, NULL);
+		if ((nap.tv_nsec *= 2) > 10 * 1000 * 1000)
+			nap.tv_nsec = 10 * 1000 * 1000;
 	}
+}
+
+enum prov_err
+hs_run(const struct conf *cfg, const char *const argv[], char **out,
+    size_t *outlen, char *why, size_t whylen)
+{
+	struct hs_child	 c;
+	struct outbuf	 buf = { NULL, 0, 0 };
+	struct errtail	 tail;
+	int		 status = 0, exec_errno = 0;
+	int64_t		 deadline, started = now_ms();
+	enum prov_err	 rc;
+
+	*out = NULL;
+	*outlen = 0;
+	say(why, whylen, "%s", "");
+	tail.len = 0;
+
+	if (outbuf_grow(&buf) == -1) {
+		say(why, whylen, "headscale: out of memory");
+		return PROV_ENOMEM;
+	}
+	if ((rc = hs_spawn(cfg, argv, &c, why, whylen)) != PROV_OK)
+		goto out;
+	deadline = now_ms() + (int64_t)cfg->headscale_timeout * 1000;
+	if ((rc = hs_pump(&c, deadline, &buf, &tail, why, whylen)) ==
+	    PROV_OK)
+		rc = hs_reap(&c, deadline, &status, why, whylen);
 	if (rc != PROV_OK) {
-		kill_and_reap(pid);
+		kill_and_reap(c.pid);
 		if (rc == PROV_TIMEOUT)
 			say(why, whylen, "headscale timed out after %us",
 			    cfg->headscale_timeout);
@@ -466,10 +589,10 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	}
 
 	/* The child and its exec are over: the report pipe is closed. */
-	if (read(rep[0], &exec_errno, sizeof(exec_errno)) !=
+	if (read(c.report, &exec_errno, sizeof(exec_errno)) !=
 	    (ssize_t)sizeof(exec_errno))
 		exec_errno = 0;
-	if ((rc = judge(status, exec_errno, why, whylen)) != PROV_OK)
+	if ((rc = judge(status, exec_errno, &tail, why, whylen)) != PROV_OK)
 		goto out;
 
 	buf.p[buf.len] = '\0';
@@ -478,14 +601,9 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	buf.p = NULL;
 out:
 	metrics_headscale(cfg, argv, rc, now_ms() - started);
+	explicit_bzero(&tail, sizeof(tail));
 	outbuf_free(&buf);
-	close_fd(&outp[0]);
-	close_fd(&outp[1]);
-	close_fd(&errp[0]);
-	close_fd(&errp[1]);
-	close_fd(&rep[0]);
-	close_fd(&rep[1]);
-	close_fd(&devnull);
+	hs_child_close(&c);
 	return rc;
 }
 
@@ -564,8 +682,8 @@ hs_forget_user(void)
  * it has been offline for ephemeral_node_inactivity_timeout instead of
  * leaving one stale entry per boot.
  *
- * stderr is discarded, so a failed create cannot tell "user gone" from
- * any other failure. Dropping the cached user id on every PROV_UPSTREAM
+ * stderr is only summarised for the log, so a failed create cannot tell
+ * "user gone" from any other failure. Dropping the cached user id on every PROV_UPSTREAM
  * costs one extra "users list" on the next request and heals the case
  * where the user was deleted and recreated with a new id.
  */

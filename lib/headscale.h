@@ -24,7 +24,11 @@
  * PROV_UPSTREAM when it could not start, exited otherwise or printed more
  * than PROV_MAX_CLI_OUTPUT; PROV_SYSTEM or PROV_ENOMEM when this process
  * ran out of descriptors, processes or memory. On failure a short reason
- * (never output that could hold a secret) goes into why, for the log.
+ * goes into why, for the log: how the CLI ended and, when it failed, one
+ * cleaned line of what it printed on stderr (hsdiag.h), never its stdout
+ * nor anything key-shaped. The CLI gets HEADSCALE_CLI_TIMEOUT two seconds
+ * past cfg->headscale_timeout, so this timeout, not its own, ends a slow
+ * call.
  */
 enum prov_err	hs_run(const struct conf *cfg, const char *const argv[],
 		    char **out, size_t *outlen, char *why, size_t whylen);

@@ -137,6 +137,13 @@ req_read_body(struct req *r, size_t max)
 		return PROV_ENOMEM;
 	while (got < max + 1) {
 		n = r->io->read(r->io->ctx, buf + got, max + 1 - got);
+		if (n == REQ_IO_TIMEOUT) {
+			explicit_bzero(buf, got);
+			free(buf);
+			req_why(r, "body incomplete after REQUEST_BODY_TIMEOUT "
+			    "(%zu bytes)", got);
+			return PROV_SLOWBODY;
+		}
 		if (n < 0) {
 			free(buf);
 			r->errmsg = "the request body could not be read";
@@ -181,6 +188,20 @@ req_elapsed_ms(const struct req *r)
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);
 	return (long)(now.tv_sec - r->start.tv_sec) * 1000 +
 	    (now.tv_nsec - r->start.tv_nsec) / 1000000;
+}
+
+long
+req_budget_ms(const struct req *r)
+{
+	if (r->cfg == NULL)
+		return 0;
+	return (long)r->cfg->request_timeout * 1000 - req_elapsed_ms(r);
+}
+
+int
+req_client_gone(const struct req *r)
+{
+	return r->io->gone != NULL && r->io->gone(r->io->ctx);
 }
 
 void
@@ -295,6 +316,8 @@ mem_read(void *ctx, char *buf, size_t len)
 
 	if (n > len)
 		n = len;
+	if (n == 0 && m->stall)
+		return REQ_IO_TIMEOUT;
 	if (m->chunk != 0 && n > m->chunk)
 		n = m->chunk;
 	if (n > 0)
@@ -310,6 +333,8 @@ mem_write(void *ctx, const char *buf, size_t len)
 	size_t		 cap;
 	char		*p;
 
+	if (m->fail_at > 0 && ++m->writes >= m->fail_at)
+		return -1;
 	if (len >= SIZE_MAX / 2 - m->outlen)
 		return -1;
 	if (m->outlen + len + 1 > m->outcap) {
@@ -333,7 +358,17 @@ mem_flush(void *ctx)
 	struct req_mem	*m = ctx;
 
 	m->flushes++;
+	if (m->fail_at > 0 && ++m->writes >= m->fail_at)
+		return -1;
 	return 0;
+}
+
+static int
+mem_gone(void *ctx)
+{
+	struct req_mem	*m = ctx;
+
+	return m->gone;
 }
 
 void
@@ -342,6 +377,7 @@ req_mem_io(struct req_io *io, struct req_mem *m)
 	io->read = mem_read;
 	io->write = mem_write;
 	io->flush = mem_flush;
+	io->gone = mem_gone;
 	io->ctx = m;
 }
 

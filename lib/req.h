@@ -29,15 +29,26 @@
 #define REQ_OTHER	0x08	/* anything else, never allowed */
 #define REQ_DELETE	0x10
 
+/* What read, write and flush return once their deadline has passed. */
+#define REQ_IO_TIMEOUT	(-2)
+
 /* The streams of one request. */
 struct req_io {
-	/* Reads up to len body bytes; returns the count, 0 at end, -1. */
+	/*
+	 * Reads up to len body bytes; returns the count, 0 at end, -1, or
+	 * REQ_IO_TIMEOUT past REQUEST_BODY_TIMEOUT.
+	 */
 	long	(*read)(void *ctx, char *buf, size_t len);
-	/* Writes all len bytes; returns 0, or -1 when the client is gone. */
+	/*
+	 * Writes all len bytes; returns 0, -1 when the client is gone, or
+	 * REQ_IO_TIMEOUT once it has not read for RESPONSE_TIMEOUT.
+	 */
 	int	(*write)(void *ctx, const char *buf, size_t len);
-	/* Pushes buffered output out now; returns 0 or -1. */
+	/* Pushes buffered output out now; returns as write. */
 	int	(*flush)(void *ctx);
 	void	*ctx;
+	/* 1 when the front end has closed the connection; may be NULL. */
+	int	(*gone)(void *ctx);
 };
 
 struct req {
@@ -57,6 +68,7 @@ struct req {
 	int			 status;	/* non-zero once headers are out */
 	int			 headers_ended;	/* the blank line is written */
 	int			 out_failed;	/* a write failed: client gone */
+	int			 out_expired;	/* ... after RESPONSE_TIMEOUT */
 
 	/* Details for an error response, set before returning an error. */
 	unsigned int		 allow;		/* REQ_* bits, for 405's Allow */
@@ -86,6 +98,7 @@ unsigned int	req_method(const char *name);
  * or no CONTENT_LENGTH (a chunked body) is read to end of input, and more
  * than max bytes is PROV_TOOBIG too. A body whose length differs from a
  * declared CONTENT_LENGTH, or a malformed CONTENT_LENGTH, is PROV_BADREQ.
+ * A body the stream gave up on (REQ_IO_TIMEOUT) is PROV_SLOWBODY.
  */
 enum prov_err	req_read_body(struct req *r, size_t max);
 
@@ -95,6 +108,19 @@ void		req_why(struct req *r, const char *fmt, ...)
 
 /* Milliseconds since req_init(). */
 long		req_elapsed_ms(const struct req *r);
+
+/*
+ * Milliseconds left of the request's budget, REQUEST_TIMEOUT from
+ * req_init(); 0 or less once spent (and without a configuration).
+ */
+long		req_budget_ms(const struct req *r);
+
+/*
+ * 1 when the front end has closed the connection, so nothing written
+ * can reach the client any more (Caddy closes it when its read_timeout
+ * passes, after answering 504 itself); else 0.
+ */
+int		req_client_gone(const struct req *r);
 
 /* Releases (and wipes) what r holds; r may be reused after req_init(). */
 void		req_free(struct req *r);
@@ -121,7 +147,9 @@ enum prov_err	req_parse_register(const char *body, size_t len,
 /*
  * In-memory streams for tests and fuzzers: the body comes from in (at
  * most chunk bytes per read when chunk is non-zero, to mimic a stream);
- * output accumulates in out, NUL-terminated, grown with realloc.
+ * output accumulates in out, NUL-terminated, grown with realloc. stall,
+ * gone and fail_at play a client that stops sending, one that has gone,
+ * and one whose connection breaks.
  */
 struct req_mem {
 	const char	*in;
@@ -132,6 +160,10 @@ struct req_mem {
 	size_t		 outlen;
 	size_t		 outcap;
 	unsigned int	 flushes;	/* how many times flush was called */
+	int		 stall;		/* at end of in: REQ_IO_TIMEOUT, not 0 */
+	int		 gone;		/* what io->gone answers */
+	int		 fail_at;	/* n > 0: writes fail from the nth on */
+	int		 writes;	/* write and flush calls so far */
 };
 
 /* Points io at m's streams. */

@@ -35,6 +35,8 @@ resp_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
 	case 413:
 		return "Content Too Large";
 	case 429:
@@ -56,10 +58,13 @@ resp_reason(int status)
 static int
 resp_out(struct req *r, const char *buf, size_t len)
 {
+	int	rc;
+
 	if (r->out_failed)
 		return -1;
-	if (len > 0 && r->io->write(r->io->ctx, buf, len) == -1) {
+	if (len > 0 && (rc = r->io->write(r->io->ctx, buf, len)) != 0) {
 		r->out_failed = 1;
+		r->out_expired = rc == REQ_IO_TIMEOUT;
 		return -1;
 	}
 	return 0;
@@ -180,10 +185,13 @@ resp_write(struct req *r, const char *buf, size_t len)
 int
 resp_flush(struct req *r)
 {
+	int	rc;
+
 	if (r->out_failed)
 		return -1;
-	if (r->io->flush != NULL && r->io->flush(r->io->ctx) == -1) {
+	if (r->io->flush != NULL && (rc = r->io->flush(r->io->ctx)) != 0) {
 		r->out_failed = 1;
+		r->out_expired = rc == REQ_IO_TIMEOUT;
 		return -1;
 	}
 	return 0;

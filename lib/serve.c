@@ -3,33 +3,24 @@
  *
  * Three ways to run, picked at start:
  *
- *  - "--listen PATH": we create the unix socket ourselves (mode 0660),
- *    refusing to take over a socket another program still answers on,
- *    replacing a stale one, and removing it on a clean exit. libfcgi's
- *    FCGX_OpenSocket is not used: it unlinks whatever is at the path and
- *    calls exit() on errors.
+ *  - "--listen PATH": we create the unix socket ourselves (listen.c) and
+ *    serve FastCGI on it.
  *  - fd 0 is a listening socket (systemd StandardInput=socket, spawn-fcgi):
  *    we serve FastCGI on it.
  *  - otherwise: one plain CGI request from the environment and stdin.
  *
- * With "--workers N" a supervisor forks N workers on the socket, starts a
- * new one when one dies (after a pause if it died young, so a broken
- * setup does not spin), and on SIGTERM passes the signal on, waits for
- * them, and exits 0. Each worker opens its own database handle after the
- * fork. SIGTERM lets the request in flight finish.
+ * With "--workers N" a supervisor (supervise.c) keeps N workers on the
+ * socket. Each worker opens its own database handle after the fork.
+ * SIGTERM lets the request in flight finish.
  *
- * This is the only file that includes libfcgi's header.
+ * Here: the pipeline every request passes, the accept loop, signals and
+ * options. The request's streams and their deadlines are in stream.c;
+ * this file and stream.c are the only ones that include libfcgi's header.
  */
 #include "config.h"
 
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <errno.h>
 #include <fastcgi.h>
@@ -45,11 +36,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "resp.h"
 #include "serve.h"
+#include "stream.h"
+#include "supervise.h"
 
 extern char	**environ;
 
@@ -181,79 +176,23 @@ serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
 		req_why(&r, "handler sent no response");
 		resp_error(&r, PROV_SYSTEM);
 	}
+	/*
+	 * The response is whole: push it out now, so a client that does not
+	 * take it is seen here, in this request's log line.
+	 */
+	(void)resp_flush(&r);
 	status = r.status != 0 ? r.status : prov_status(e);
 	if (status >= 500 && r.why[0] == '\0')
 		req_why(&r, "%s", prov_strerror(e));
-	if (r.out_failed && r.why[0] == '\0')
+	if (r.out_expired)
+		req_why(&r, "response abandoned: not read within "
+		    "RESPONSE_TIMEOUT (%us)", ctx->cfg->response_timeout);
+	else if (r.out_failed && r.why[0] == '\0')
 		req_why(&r, "client went away");
 	log_request(ep->name, r.addr, status, req_elapsed_ms(&r), r.why);
 	metrics_request(ctx->cfg, ep->name, status);
 	req_free(&r);
 	return status;
-}
-
-/* libfcgi streams behind struct req_io. */
-static long
-fcgi_read(void *ctx, char *buf, size_t len)
-{
-	FCGX_Request	*fr = ctx;
-	int		 n;
-
-	n = FCGX_GetStr(buf, len > INT_MAX ? INT_MAX : (int)len, fr->in);
-	if (n == 0 && FCGX_GetError(fr->in) != 0)
-		return -1;
-	return n;
-}
-
-static int
-fcgi_write(void *ctx, const char *buf, size_t len)
-{
-	FCGX_Request	*fr = ctx;
-	int		 n;
-
-	while (len > 0) {
-		n = len > INT_MAX ? INT_MAX : (int)len;
-		if (FCGX_PutStr(buf, n, fr->out) != n)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
-fcgi_flush(void *ctx)
-{
-	FCGX_Request	*fr = ctx;
-
-	return FCGX_FFlush(fr->out) == 0 ? 0 : -1;
-}
-
-/* Plain CGI streams: stdin and stdout. */
-static long
-cgi_read(void *ctx, char *buf, size_t len)
-{
-	ssize_t	n;
-
-	(void)ctx;
-	do
-		n = read(STDIN_FILENO, buf, len);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -1 : (long)n;
-}
-
-static int
-cgi_write(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
-}
-
-static int
-cgi_flush(void *ctx)
-{
-	(void)ctx;
-	return fflush(stdout) == 0 ? 0 : -1;
 }
 
 /*
@@ -284,7 +223,8 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 	FCGX_Request		 fr;
 	struct auth		 auth, admin;
 	struct serve_ctx	 ctx;
-	struct req_io		 io = { fcgi_read, fcgi_write, fcgi_flush, &fr };
+	struct stream		 st;
+	struct req_io		 io;
 	int			 rc = 0, ar;
 
 	if (FCGX_Init() != 0) {
@@ -293,6 +233,7 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 	}
 	serve_listen_fd = fd;
 	serve_signals();
+	deadline_init();
 	if (serve_stopping)
 		return 0;
 	memset(&ctx, 0, sizeof ctx);
@@ -308,6 +249,7 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 		rc = 1;
 		goto out;
 	}
+	stream_fcgi(&st, &io, &fr, cfg);
 	while (!serve_stopping) {
 		if ((ar = FCGX_Accept_r(&fr)) < 0) {
 			if (!serve_stopping) {
@@ -317,9 +259,10 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 			}
 			break;
 		}
+		stream_begin(&st);
 		(void)serve_request(ep, &ctx, &io,
 		    (const char *const *)fr.envp);
-		FCGX_Finish_r(&fr);
+		stream_fcgi_finish(&st);
 	}
 	FCGX_Free(&fr, 1);
 out:
@@ -339,8 +282,10 @@ serve_cgi(const struct endpoint *ep, const struct conf *cfg)
 {
 	struct auth		 auth, admin;
 	struct serve_ctx	 ctx;
-	struct req_io		 io = { cgi_read, cgi_write, cgi_flush, NULL };
+	struct stream		 st;
+	struct req_io		 io;
 
+	stream_cgi(&st, &io, cfg);
 	memset(&ctx, 0, sizeof ctx);
 	ctx.db = serve_open_db(cfg);
 	auth_init(&auth, cfg->token_path);
@@ -356,206 +301,19 @@ serve_cgi(const struct endpoint *ep, const struct conf *cfg)
 	return 0;
 }
 
-/* Whether a program answers on the unix socket at path. */
+/* What a supervised worker serves, and its body. */
+struct worker {
+	const struct endpoint	*ep;
+	const struct conf	*cfg;
+	int			 fd;
+};
+
 static int
-socket_live(const struct sockaddr_un *sun)
+serve_worker(void *arg)
 {
-	int	fd, live;
+	const struct worker	*w = arg;
 
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return 1;
-	live = connect(fd, (const struct sockaddr *)sun, sizeof *sun) == 0 ||
-	    errno != ECONNREFUSED;
-	close(fd);
-	return live;
-}
-
-/*
- * Creates the listening socket at path, mode 0660. Records the file's
- * identity in *st, so that only this socket is removed at exit even if
- * another instance replaced it meanwhile. Returns the fd or -1.
- */
-static int
-listen_unix(const char *path, struct stat *st)
-{
-	struct sockaddr_un	sun;
-	struct stat		old;
-	mode_t			mask;
-	int			fd, rc;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		log_msg("socket path is too long (at most %zu bytes)",
-		    sizeof sun.sun_path - 1);
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		log_msg("socket: %s", strerror(errno));
-		return -1;
-	}
-
-	/* The socket file is born 0660: Caddy's group may connect. */
-	mask = umask(0117);
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
-	if (rc == -1 && errno == EADDRINUSE) {
-		if (lstat(path, &old) == -1 || !S_ISSOCK(old.st_mode))
-			log_msg("%s exists and is not a socket", path);
-		else if (socket_live(&sun))
-			log_msg("%s is in use by a running program", path);
-		else if (unlink(path) == -1)
-			log_msg("cannot remove stale socket %s: %s", path,
-			    strerror(errno));
-		else
-			rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
-		if (rc == -1 && errno == EADDRINUSE)
-			errno = 0;
-	}
-	umask(mask);
-	if (rc == -1) {
-		if (errno != 0)
-			log_msg("bind %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (chmod(path, 0660) == -1 || listen(fd, SOMAXCONN) == -1 ||
-	    lstat(path, st) == -1) {
-		log_msg("listen %s: %s", path, strerror(errno));
-		(void)unlink(path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Removes the socket at path if it is still the one we made. */
-static void
-unlink_own(const char *path, const struct stat *mine)
-{
-	struct stat	st;
-
-	if (lstat(path, &st) == 0 && st.st_dev == mine->st_dev &&
-	    st.st_ino == mine->st_ino)
-		(void)unlink(path);
-}
-
-/* Starts one worker; returns its pid, or -1. Never returns in the child. */
-static pid_t
-spawn_worker(const struct endpoint *ep, const struct conf *cfg, int fd)
-{
-	pid_t	pid, parent = getpid();
-
-	if ((pid = fork()) != 0) {
-		if (pid == -1)
-			log_msg("fork: %s", strerror(errno));
-		return pid;
-	}
-#ifdef __linux__
-	/* A supervisor killed outright takes its workers with it. */
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
-		_exit(0);
-#else
-	(void)parent;
-#endif
-	_exit(serve_fcgi(ep, cfg, fd));
-}
-
-static double
-elapsed_s(const struct timespec *since)
-{
-	struct timespec	now;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - since->tv_sec) +
-	    (double)(now.tv_nsec - since->tv_nsec) / 1e9;
-}
-
-/*
- * The supervisor: keeps n workers running on fd until SIGTERM or SIGINT,
- * then passes SIGTERM on and waits for every worker. Signals are taken
- * synchronously with sigtimedwait, so none can slip between a check and a
- * wait. Returns the exit status.
- */
-static int
-serve_supervise(const struct endpoint *ep, const struct conf *cfg, int fd,
-    unsigned int n)
-{
-	pid_t		 pid[PROV_MAX_WORKERS];
-	struct timespec	 born[PROV_MAX_WORKERS];
-	int		 young[PROV_MAX_WORKERS];
-	struct timespec	 wait = { 1, 0 };
-	sigset_t	 set;
-	unsigned int	 i, live = 0;
-	int		 stopping = 0, status;
-	pid_t		 dead;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGCHLD);
-	(void)sigprocmask(SIG_BLOCK, &set, NULL);
-	memset(pid, 0, sizeof pid);
-	memset(young, 0, sizeof young);
-	log_msg("supervising %u workers", n);
-
-	for (;;) {
-		while ((dead = waitpid(-1, &status, WNOHANG)) > 0) {
-			for (i = 0; i < n && pid[i] != dead; i++)
-				continue;
-			if (i == n)
-				continue;
-			pid[i] = 0;
-			live--;
-			if (stopping)
-				continue;
-			young[i] = elapsed_s(&born[i]) < 1.0;
-			if (WIFSIGNALED(status))
-				log_msg("worker %ld killed by signal %d",
-				    (long)dead, WTERMSIG(status));
-			else
-				log_msg("worker %ld exited with status %d",
-				    (long)dead, WEXITSTATUS(status));
-		}
-		if (stopping && live == 0)
-			break;
-
-		/*
-		 * Refill empty slots. One that died young waits a round (about
-		 * a second) first, so a worker that cannot start does not spin.
-		 */
-		for (i = 0; !stopping && i < n; i++) {
-			if (pid[i] != 0)
-				continue;
-			if (young[i]) {
-				young[i] = 0;
-				continue;
-			}
-			(void)clock_gettime(CLOCK_MONOTONIC, &born[i]);
-			if ((pid[i] = spawn_worker(ep, cfg, fd)) == -1)
-				pid[i] = 0;
-			else
-				live++;
-		}
-
-		/* Wake up at least every second: refills, lost signals. */
-		switch (sigtimedwait(&set, NULL, &wait)) {
-		case SIGTERM:
-		case SIGINT:
-			if (stopping)
-				break;
-			stopping = 1;
-			for (i = 0; i < n; i++)
-				if (pid[i] != 0)
-					(void)kill(pid[i], SIGTERM);
-			break;
-		default:
-			break;
-		}
-	}
-	(void)sigprocmask(SIG_SETMASK, &serve_mask, NULL);
-	return 0;
+	return serve_fcgi(w->ep, w->cfg, w->fd);
 }
 
 static void
@@ -571,7 +329,8 @@ serve_usage(const struct endpoint *ep, FILE *f)
 	    "\n"
 	    "Environment: PROVISIONER_DATA_DIR, HEADSCALE_BIN, HEADSCALE_CONFIG,\n"
 	    "HEADSCALE_USER, HEADSCALE_URL, KEY_EXPIRY, RATE_LIMIT_MAX,\n"
-	    "RATE_LIMIT_WINDOW, HEADSCALE_TIMEOUT (see docs/design.md).\n"
+	    "RATE_LIMIT_WINDOW, HEADSCALE_TIMEOUT, REQUEST_TIMEOUT,\n"
+	    "REQUEST_BODY_TIMEOUT, RESPONSE_TIMEOUT (see docs/design.md).\n"
 	    "The database is created in PROVISIONER_DATA_DIR if absent.\n",
 	    ep->name, ep->name, PROV_MAX_WORKERS);
 }
@@ -602,6 +361,7 @@ serve_main(const struct endpoint *ep, int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	struct conf	 cfg;
+	struct worker	 worker;
 	struct stat	 sock_st;
 	struct db	*db;
 	const char	*listen_path = NULL;
@@ -676,10 +436,13 @@ serve_main(const struct endpoint *ep, int argc, char *argv[])
 	log_msg("serving FastCGI%s%s", listen_path != NULL ? " on " : "",
 	    listen_path != NULL ? listen_path : "");
 
-	rc = workers > 0 ? serve_supervise(ep, &cfg, fd, workers) :
-	    serve_fcgi(ep, &cfg, fd);
+	worker.ep = ep;
+	worker.cfg = &cfg;
+	worker.fd = fd;
+	rc = workers > 0 ? supervise(workers, serve_worker, &worker,
+	    &serve_mask) : serve_fcgi(ep, &cfg, fd);
 	if (listen_path != NULL)
-		unlink_own(listen_path, &sock_st);
+		listen_unlink(listen_path, &sock_st);
 	log_msg("stopped");
 	return rc;
 }

@@ -267,8 +267,8 @@ _caddy_answers() {
 	    "http://127.0.0.1:$1/caddy-ready" 2>/dev/null) == 404 ]]
 }
 
-# start_caddy: Caddy with Caddyfile.local on a free port; retries on a
-# collision with another server.
+# start_caddy: Caddy with Caddyfile.local (or $STACK_CADDYFILE) on a free
+# port; retries on a collision with another server.
 start_caddy() {
 	local port pid tries
 	for ((tries = 0; tries < 5; tries++)); do
@@ -282,7 +282,7 @@ start_caddy() {
 		    CADDY_STATE_DIR="$STACK_DIR/caddy/state" \
 		    CADDY_ACCESS_LOG="$STACK_LOGS/access.log" \
 		    "$CADDY" run --adapter caddyfile \
-		    --config "$TOP_SRCDIR/caddy/Caddyfile.local" \
+		    --config "${STACK_CADDYFILE:-$TOP_SRCDIR/caddy/Caddyfile.local}" \
 		    </dev/null >>"$STACK_LOGS/caddy.log" 2>&1 3>&- &
 		pid=$!
 		echo "$pid" >"$STACK_DIR/pids/caddy"

@@ -22,7 +22,7 @@ setup_file() {
 	ln -s "$HS_STANDIN" "$HS_LINK"
 	# One worker, so "the worker still serves" is about the same process.
 	stack_start --workers 1 HEADSCALE_TIMEOUT=$TIMEOUT \
-	    HEADSCALE_BIN="$HS_LINK"
+	    HEADSCALE_BIN="$HS_LINK" REQUEST_BODY_TIMEOUT=$TIMEOUT
 }
 
 teardown_file() {
@@ -188,7 +188,8 @@ fails_in_time() {
 @test "a client trickling its body holds no worker" {
 	local slow
 	# 300 bytes at 20 bytes a second: 15 s of upload, on the one worker
-	# if Caddy passed the body on as it came.
+	# if nothing bounded it. Caddy passes the body on as it comes; the
+	# program gives up on it after REQUEST_BODY_TIMEOUT.
 	head -c 300 /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/slow-body"
 	curl -s -o /dev/null --limit-rate 20 -m 30 -X POST \
 	    -H @"$(auth_file "$STACK_TOKEN")" \

@@ -16,7 +16,8 @@
 static const char *const vars[] = {
 	"PROVISIONER_DATA_DIR", "HEADSCALE_BIN", "HEADSCALE_CONFIG",
 	"HEADSCALE_USER", "HEADSCALE_URL", "KEY_EXPIRY", "RATE_LIMIT_MAX",
-	"RATE_LIMIT_WINDOW", "HEADSCALE_TIMEOUT",
+	"RATE_LIMIT_WINDOW", "HEADSCALE_TIMEOUT", "REQUEST_TIMEOUT",
+	"REQUEST_BODY_TIMEOUT", "RESPONSE_TIMEOUT",
 };
 
 static void
@@ -86,6 +87,8 @@ test_defaults(void)
 	ok(cfg.rate_limit_max == 10, "default rate limit");
 	ok(cfg.rate_limit_window == 60, "default window");
 	ok(cfg.headscale_timeout == 10, "default timeout");
+	ok(cfg.request_timeout == 25 && cfg.request_body_timeout == 10 &&
+	    cfg.response_timeout == 30, "default deadlines: 25, 10, 30 s");
 
 	ok(load_with(NULL, NULL, CONF_NEED_URL, &cfg, err, sizeof err) == -1 &&
 	    strstr(err, "HEADSCALE_URL") != NULL,
@@ -118,6 +121,12 @@ test_good(void)
 	ok(cfg.rate_limit_max == 1000000, "upper bound kept");
 	good("RATE_LIMIT_WINDOW", "86400", &cfg);
 	good("HEADSCALE_TIMEOUT", "300", &cfg);
+	ok(cfg.request_timeout == 305,
+	    "unset, REQUEST_TIMEOUT leaves room for one headscale call");
+	good("REQUEST_TIMEOUT", "12", &cfg);
+	good("REQUEST_TIMEOUT", "3600", &cfg);
+	good("REQUEST_BODY_TIMEOUT", "300", &cfg);
+	good("RESPONSE_TIMEOUT", "1", &cfg);
 	good("HEADSCALE_USER", "ops.team_1", &cfg);
 }
 
@@ -174,6 +183,12 @@ test_bad(void)
 	bad("HEADSCALE_TIMEOUT", "0", "zero");
 	bad("HEADSCALE_TIMEOUT", "301", "over the maximum");
 	bad("HEADSCALE_TIMEOUT", "10s", "with a unit");
+	bad("REQUEST_TIMEOUT", "11", "under HEADSCALE_TIMEOUT + 2");
+	bad("REQUEST_TIMEOUT", "3601", "over the maximum");
+	bad("REQUEST_BODY_TIMEOUT", "0", "zero");
+	bad("REQUEST_BODY_TIMEOUT", "301", "over the maximum");
+	bad("RESPONSE_TIMEOUT", "0", "zero");
+	bad("RESPONSE_TIMEOUT", "3601", "over the maximum");
 }
 
 int

@@ -144,8 +144,14 @@ test_run_results(void)
 
 	script("hs-exit1", "echo '{\"error\": \"user not found\"}' >&2\n"
 	    "echo '[]'\nexit 1");
-	ok(fails(PROV_UPSTREAM, "headscale exited 1"),
-	    "exit 1: PROV_UPSTREAM, output dropped, stderr not in why");
+	ok(fails(PROV_UPSTREAM, "headscale exited 1: user not found"),
+	    "exit 1: PROV_UPSTREAM, output dropped, its error in why");
+
+	script("hs-ftl", "echo '2026-02-04T12:00:05Z FTL cmd/headscale/cli/"
+	    "utils.go:124 > Could not connect: context deadline exceeded' >&2"
+	    "\nexit 1");
+	ok(fails(PROV_UPSTREAM, "headscale exited 1: Could not connect: "
+	    "context deadline exceeded"), "an FTL line: its message in why");
 
 	script("hs-exit3", "exit 3");
 	ok(fails(PROV_UPSTREAM, "headscale exited 3"), "exit 3");
@@ -295,7 +301,8 @@ test_environment(void)
 	    "HOME=/nonexistent\n"
 	    "NO_COLOR=1\n"
 	    "HEADSCALE_DISABLE_CHECK_UPDATES=true\n"
-	    "HEADSCALE_LOG_FORMAT=text\n";
+	    "HEADSCALE_LOG_FORMAT=text\n"
+	    "HEADSCALE_CLI_TIMEOUT=22s\n";
 
 	script("hs-env",
 	    "tr '\\0' '\\n' </proc/$$/environ >\"$D/env\"\n"
@@ -325,7 +332,7 @@ test_environment(void)
 	ok(rc == PROV_OK, "the recording script ran");
 	free(out);
 	ok(slurp("env", buf, sizeof(buf)) > 0 && strcmp(buf, want_env) == 0,
-	    "the environment is exactly the fixed six");
+	    "the environment is the fixed six and the CLI timeout, ours + 2 s");
 	if (strcmp(buf, want_env) != 0)
 		printf("# got:\n%s", buf);
 	ok(slurp("stdin", buf, sizeof(buf)) > 0 &&

@@ -301,11 +301,50 @@ test_register(void)
 	    "messages never quote the input");
 }
 
+/*
+ * A stream that gives up on the body (the deadline) is 408, whatever came
+ * before; the budget counts down from req_init(); "gone" is the stream's.
+ */
+static void
+test_deadlines(void)
+{
+	static const char *env[] = { "REQUEST_METHOD=POST",
+	    "CONTENT_LENGTH=-1", NULL };
+	struct fixture	 f;
+	struct conf	 cfg;
+
+	start(&f, env, "{\"hostname\"", 11, 4);
+	f.mem.stall = 1;
+	ok(req_read_body(&f.r, PROV_MAX_BODY) == PROV_SLOWBODY &&
+	    f.r.body == NULL && prov_status(PROV_SLOWBODY) == 408 &&
+	    strstr(f.r.why, "REQUEST_BODY_TIMEOUT") != NULL,
+	    "a body cut short by its deadline: 408, the reason logged");
+	finish(&f);
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.request_timeout = 25;
+	start(&f, env, "", 0, 0);
+	f.r.cfg = &cfg;
+	ok(req_budget_ms(&f.r) > 24000 && req_budget_ms(&f.r) <= 25000,
+	    "the budget starts at REQUEST_TIMEOUT");
+	f.r.start.tv_sec -= 30;
+	ok(req_budget_ms(&f.r) <= -5000, "and runs out");
+	f.r.cfg = NULL;
+	ok(req_budget_ms(&f.r) == 0, "no configuration, no budget");
+	ok(!req_client_gone(&f.r), "a client still there");
+	f.mem.gone = 1;
+	ok(req_client_gone(&f.r), "a client gone, as its stream says");
+	f.io.gone = NULL;
+	ok(!req_client_gone(&f.r), "a stream that cannot tell: not gone");
+	finish(&f);
+}
+
 int
 main(void)
 {
 	test_params();
 	test_body();
 	test_register();
+	test_deadlines();
 	return done_testing();
 }

@@ -95,7 +95,7 @@ test_mapping(void)
 		[PROV_TOOBIG] = 413, [PROV_LIMITED] = 429,
 		[PROV_ENOMEM] = 500, [PROV_SYSTEM] = 500,
 		[PROV_UPSTREAM] = 502, [PROV_UNAVAIL] = 503,
-		[PROV_TIMEOUT] = 504,
+		[PROV_TIMEOUT] = 504, [PROV_SLOWBODY] = 408,
 	};
 	struct fixture	 f;
 	char		 status[64], text[128];

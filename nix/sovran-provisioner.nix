@@ -81,7 +81,7 @@ let
     			split /${name}
     			root /nonexistent
     			dial_timeout 2s
-    			read_timeout 15s
+    			read_timeout 30s
     			write_timeout 15s
     		}
     		header_down -Status
@@ -283,22 +283,37 @@ in
         '';
       }
       {
-        ${cfg.domain}.extraConfig = ''
-          request_body {
-          	max_size 64KiB
-          }
-          @machines path /machines /machines/*
-          ${lib.concatMapStrings fastcgiRoute endpoints}
-          handle {
-          	header Content-Type application/json
-          	respond `{"error":"not found"}` 404
-          }
-          # Errors Caddy makes itself (413, 502, 504) keep the JSON form.
-          handle_errors {
-          	header Content-Type application/json
-          	respond `{"error":"{err.status_text}"}` {err.status_code}
-          }
-        '';
+        # As caddy/Caddyfile: a token a client puts in the query string or
+        # a misspelt header must not reach the access log, so the log
+        # keeps the path without its query and no request headers.
+        ${cfg.domain} = {
+          logFormat = ''
+            output file ${config.services.caddy.logDir}/access-${cfg.domain}.log
+            format filter {
+            	wrap json
+            	fields {
+            		request>uri regexp [?].* ?(query-not-logged)
+            		request>headers delete
+            	}
+            }
+          '';
+          extraConfig = ''
+            request_body {
+            	max_size 64KiB
+            }
+            @machines path /machines /machines/*
+            ${lib.concatMapStrings fastcgiRoute endpoints}
+            handle {
+            	header Content-Type application/json
+            	respond `{"error":"not found"}` 404
+            }
+            # Errors Caddy makes itself (413, 502, 504) keep the JSON form.
+            handle_errors {
+            	header Content-Type application/json
+            	respond `{"error":"{err.status_text}"}` {err.status_code}
+            }
+          '';
+        };
       }
     ];
 

@@ -290,6 +290,21 @@ server_units() {
 	assert_output 1
 }
 
+@test "the provisioning site's access log drops query strings and request headers, as caddy/Caddyfile's does" {
+	command -v "${CADDY:-caddy}" >/dev/null || skip "caddy is not installed"
+	json=$(evaluate "{ $DOMAINS }")
+	jq -r '.caddyfile' <<<"$json" >"$BATS_TEST_TMPDIR/nixos.Caddyfile"
+	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR" XDG_DATA_HOME="$BATS_TEST_TMPDIR"
+	local filters='[.logging.logs[] | .encoder | select(.format == "filter")]'
+	"${CADDY:-caddy}" adapt --adapter caddyfile --config "$BATS_TEST_TMPDIR/nixos.Caddyfile" 2>/dev/null |
+	    jq -S "$filters" >"$BATS_TEST_TMPDIR/nixos.json"
+	HEADSCALE_DOMAIN=hs.example.org PROVISIONER_DOMAIN=prov.example.org \
+	    "${CADDY:-caddy}" adapt --adapter caddyfile --config "$TOP_SRCDIR/caddy/Caddyfile" 2>/dev/null |
+	    jq -S "$filters" >"$BATS_TEST_TMPDIR/debian.json"
+	run -0 jq -e 'length == 1 and (.[0].fields["request>headers"].filter == "delete")' "$BATS_TEST_TMPDIR/debian.json"
+	run -0 diff -u "$BATS_TEST_TMPDIR/debian.json" "$BATS_TEST_TMPDIR/nixos.json"
+}
+
 # nixos_paths: the rows of the guide's "Where things are on NixOS" table,
 # as "what<TAB>on NixOS" lines (the Debian column left out).
 nixos_paths() {

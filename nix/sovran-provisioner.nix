@@ -265,6 +265,12 @@ in
 
     environment.etc."headscale/acl.hujson".text = builtins.toJSON policy;
     environment.etc."sovran-provisioner/environment".text = environmentFile;
+    # The operator's commands of the guide: sovran-provisioner-backup (in
+    # the package) and the sqlite3 it copies the databases with.
+    environment.systemPackages = [
+      cfg.package
+      pkgs.sqlite
+    ];
 
     services.caddy.enable = true;
     # TCP only, as caddy/Caddyfile: no HTTP/3 on udp/443, which the

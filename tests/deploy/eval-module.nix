@@ -63,6 +63,7 @@ let
     coreutils = mkPackage "coreutils" "1" [ ];
     gnused = mkPackage "gnused" "1" [ ];
     gnugrep = mkPackage "gnugrep" "1" [ ];
+    sqlite = mkPackage "sqlite" "1" [ ];
     callPackage = path: args:
       if lib.hasSuffix "client/nix/package.nix" (toString path) then clientPackage (dirOf (dirOf path))
       else serverPackage;
@@ -116,4 +117,5 @@ in
   # The YAML the headscale server runs.
   headscaleConfig = if config.services.headscale.enable then config.services.headscale.configFile.value else null;
   caddyfile = if config.services.caddy.enable then config.services.caddy.configFile.text else null;
+  systemPackages = map (p: p.name or p.pname or "?") config.environment.systemPackages;
 }

@@ -354,3 +354,10 @@ nixos_paths() {
 	    in [ drv.pname drv.buildInputs (builtins.head drv.configureFlags) (builtins.elemAt drv.configureFlags 1) ]'
 	assert_output '["sovran-provisioner",["fcgi","json-c","sqlite"],"--with-headscale=/nix/store/00000000000000000000000000000000-headscale/bin/headscale","--sysconfdir=/etc"]'
 }
+
+@test "the backup command and sqlite3 are on the operator's PATH" {
+	json=$(evaluate "{ $DOMAINS }")
+	run -0 jq -r '.systemPackages | map(sub("-[^-]*$"; "")) | sort | join(" ")' <<<"$json"
+	assert_output --partial "sovran-provisioner"
+	assert_output --partial "sqlite"
+}

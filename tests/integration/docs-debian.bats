@@ -24,10 +24,14 @@ bats_load_library bats-assert
 GUIDE="$TOP_SRCDIR/docs/remote-deploy-headscale.md"
 
 # debian_commands: the commands of the Debian section's sh blocks, one per
-# line, backslash continuations joined.
+# line, backslash continuations joined. The subsection on installing the
+# Debian package instead is the other way to the same result, not a step
+# of this one; tests/packaging builds and installs that package.
 debian_commands() {
 	awk '/^## Server setup on Debian/ { want = 1; next }
 	    want && /^## / { exit }
+	    want && /^### / { pkg = ($0 ~ /installing the package/) }
+	    pkg { next }
 	    want && /^```sh/ { inb = 1; next }
 	    inb && /^```/ { inb = 0; next }
 	    inb {

@@ -25,6 +25,7 @@
 #include "tap.h"
 
 #define T0	INT64_C(1770240000000)	/* some instant, in ms */
+#define T1	(T0 + INT64_C(7200000))	/* two hours on */
 #define A	"192.0.2.1"
 #define B	"2001:db8::2"
 
@@ -151,6 +152,41 @@ test_slices(struct db *db)
 	ok(hit_in(db, "hour", T0 + 3660000, 120, 3600, &ra) == PROV_OK,
 	    "and then the first minute's 60 attempts leave together");
 	ok(rows(db, "hour") == 61, "leaving the second minute's and this one");
+}
+
+/*
+ * Windows that are not a multiple of 60 s: the slice is the window / 60
+ * rounded up, so a client never owns more than about 60 rows, and the
+ * Retry-After counts the whole of that slice. T1, after every other
+ * test's attempts, and T1 + 240 s start a 2 s and a 60 s slice.
+ */
+static void
+test_odd_windows(struct db *db)
+{
+	unsigned int	ra;
+	int		i, okays = 0;
+
+	ok(hit_in(db, "w61", T1, 1, 61, &ra) == PROV_OK &&
+	    hit_in(db, "w61", T1 + 500, 1, 61, &ra) == PROV_LIMITED &&
+	    ra == 63,
+	    "a 61 s window has 2 s slices: Retry-After %u == 63", ra);
+	ok(hit_in(db, "w61", T1 + 62999, 1, 61, &ra) == PROV_LIMITED &&
+	    ra == 1, "still counted 1 ms before its slice leaves (%u)", ra);
+	ok(hit_in(db, "w61", T1 + 63000, 1, 61, &ra) == PROV_OK,
+	    "and free once it has");
+
+	for (i = 0; i < 119; i++)
+		okays += hit_in(db, "w119", T1 + i * 1000, 1000, 119, &ra) ==
+		    PROV_OK;
+	ok(okays == 119 && rows(db, "w119") == 119 &&
+	    slices(db, "w119") == 60,
+	    "a 119 s window: an attempt a second fills %lld rows, not 119",
+	    slices(db, "w119"));
+
+	ok(hit_in(db, "w3599", T1 + 240000, 1, 3599, &ra) == PROV_OK &&
+	    hit_in(db, "w3599", T1 + 241000, 1, 3599, &ra) == PROV_LIMITED &&
+	    ra == 3599 + 60 - 1,
+	    "a 3599 s window has 60 s slices: Retry-After %u == 3658", ra);
 }
 
 static void
@@ -328,6 +364,7 @@ main(void)
 	test_slices(db);
 	test_pruning(db);
 	test_edges(db);
+	test_odd_windows(db);
 	db_close(db);
 	test_unavailable();
 	test_refusal_without_lock();

@@ -148,6 +148,23 @@ test_body(void)
 	    f.mem.inpos == max + 1, "reading stops one byte past the cap");
 	finish(&f);
 
+	/*
+	 * Reads that add up to exactly the cap before the last byte comes:
+	 * the loop must ask once more, or the body is taken truncated.
+	 */
+	ok(read_body("-1", big, max + 1, 4096, max, &f) == PROV_TOOBIG &&
+	    f.r.body == NULL && f.mem.inpos == max + 1,
+	    "chunked, 64 KiB + 1 in 4 KiB reads that land on the cap: 413");
+	finish(&f);
+	ok(read_body(NULL, big, max + 1, 1, max, &f) == PROV_TOOBIG &&
+	    f.mem.inpos == max + 1,
+	    "no CONTENT_LENGTH, 64 KiB + 1 read a byte at a time: 413");
+	finish(&f);
+	ok(read_body("-1", big, max, 4096, max, &f) == PROV_OK &&
+	    f.r.bodylen == max && f.mem.inpos == max,
+	    "exactly the cap in reads that land on it: taken whole");
+	finish(&f);
+
 	ok(read_body("65537", big, max + 1, 0, max, &f) == PROV_TOOBIG &&
 	    f.mem.inpos == 0, "declared over the cap: 413 without reading");
 	finish(&f);

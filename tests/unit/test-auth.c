@@ -76,6 +76,8 @@ test_parse(void)
 	ok(!parses("Bearer: abc", NULL), "colon after the scheme");
 	ok(!parses(" Bearer abc", NULL), "leading space");
 	ok(!parses("xBearer abc", NULL), "prefix before the scheme");
+	ok(!parses("Xearer abc", NULL) && !parses("Bearex abc", NULL),
+	    "every letter of the scheme counts, the first and the last");
 	ok(!parses("Bearer abc ", NULL), "trailing space");
 	ok(!parses("Bearer abc\r\n", NULL), "trailing CRLF");
 	ok(!parses("Bearer a bc", NULL), "space inside the token");

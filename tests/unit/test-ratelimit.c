@@ -278,6 +278,58 @@ test_refusal_without_lock(void)
 }
 
 /*
+ * A decision rests on the count read under the write lock: an attempt
+ * another process records between this one's plain read and its taking
+ * the lock counts. A child takes the lock and records the client's last
+ * allowed attempt; the parent reads (one of two used), waits for the lock
+ * and must then be refused. A parent slow to read would see the commit
+ * and be refused on the read: the same verdict, so the test cannot flake.
+ */
+static void
+test_recount_under_lock(void)
+{
+	char		 path[512], c;
+	struct db	*db;
+	sqlite3		*h;
+	unsigned int	 ra;
+	enum prov_err	 rc = PROV_SYSTEM;
+	pid_t		 pid;
+	int		 p[2], status = -1;
+
+	scratch_path(path, sizeof(path), "recount.db");
+	if (db_open(&db, path, DB_CREATE) != PROV_OK || pipe(p) == -1) {
+		ok(0, "set up recount.db: %s", db_errmsg(NULL));
+		return;
+	}
+	ok(hit(db, "late", T0, 2, &ra) == PROV_OK, "one attempt of two");
+	db_close(db);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) !=
+		    SQLITE_OK || sqlite3_exec(h, "BEGIN IMMEDIATE; "
+		    "UPDATE attempt_counts SET n = n + 1 WHERE key = 'late'",
+		    NULL, NULL, NULL) != SQLITE_OK || write(p[1], "x", 1) != 1)
+			_exit(1);
+		(void)usleep(500000);
+		_exit(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], &c, 1) == 1 &&
+	    db_open(&db, path, 0) == PROV_OK) {
+		rc = hit(db, "late", T0 + 1000, 2, &ra);
+		(void)waitpid(pid, &status, 0);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "another process recorded the second attempt meanwhile");
+		ok(rc == PROV_LIMITED && rows(db, "late") == 2,
+		    "the third is refused on the recount (%d)", (int)rc);
+		db_close(db);
+	} else
+		ok(0, "the other process did not start");
+	close(p[0]);
+}
+
+/*
  * NPROC processes, each with its own handle, start together and each try
  * TRIES times at the same instant on one key. Each reports how many got
  * through in its exit status (255: something failed).
@@ -368,6 +420,7 @@ main(void)
 	db_close(db);
 	test_unavailable();
 	test_refusal_without_lock();
+	test_recount_under_lock();
 	test_processes();
 	scratch_remove();
 	return done_testing();

@@ -198,6 +198,15 @@ test_body(void)
 	ok(read_body("-2", "", 0, 0, max, &f) == PROV_BADREQ,
 	    "negative CONTENT_LENGTH other than -1: 400");
 	finish(&f);
+	ok(read_body("5x", "hello", 5, 0, max, &f) == PROV_BADREQ &&
+	    f.mem.inpos == 0, "CONTENT_LENGTH with trailing junk: 400");
+	finish(&f);
+	ok(read_body("5 ", "hello", 5, 0, max, &f) == PROV_BADREQ,
+	    "CONTENT_LENGTH with a trailing space: 400");
+	finish(&f);
+	ok(read_body("0", "x", 1, 0, max, &f) == PROV_BADREQ &&
+	    f.r.body == NULL, "a body where Content-Length says 0: 400");
+	finish(&f);
 
 	free(big);
 }

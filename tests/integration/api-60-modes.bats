@@ -247,3 +247,22 @@ hs_in_flight() {
 	run -2 "$TOP_BUILDDIR/cgi-bin/health" --workers
 	[[ ! -e $BATS_TEST_TMPDIR/w.sock ]]
 }
+
+# health_is STATUS: GET /health answers STATUS.
+health_is() {
+	http GET /health
+	[[ $HTTP_STATUS == "$1" ]]
+}
+
+@test "a database gone bad after healthy answers shows on /health within seconds" {
+	local i
+	for i in 1 2 3 4; do
+		http GET /health
+		assert_equal "$HTTP_STATUS" 200
+	done
+	# A success stands for a second at most; then every worker asks again.
+	sqlite3 "$STACK_DB" 'ALTER TABLE machines RENAME TO machines_away'
+	wait_until 10 health_is 503
+	sqlite3 "$STACK_DB" 'ALTER TABLE machines_away RENAME TO machines'
+	wait_until 10 health_is 200
+}

@@ -143,7 +143,7 @@ wanted() {
 # baseline: the unmutated tree must build and pass every test named for
 # the mutants asked for, or their results would mean nothing.
 baseline() {
-	local n all=()
+	local n t all=()
 
 	say "building the baseline"
 	if ! build "$scratch/baseline-build.log"; then
@@ -152,9 +152,11 @@ baseline() {
 		exit 2
 	fi
 	for ((n = 0; n < ${#ids[@]}; n++)); do
-		wanted "${ids[n]}" "${only[@]}" && all+=(${tests[n]})
+		wanted "${ids[n]}" "${only[@]}" || continue
+		read -r -a t <<<"${tests[n]}"
+		all+=("${t[@]}")
 	done
-	all=($(printf '%s\n' "${all[@]}" | sort -u))
+	mapfile -t all < <(printf '%s\n' "${all[@]}" | sort -u)
 	say "running the baseline tests: ${all[*]}"
 	if ! run_tests "$scratch/baseline-tests.log" "${all[@]}"; then
 		say "the baseline fails its own tests; see" \
@@ -216,7 +218,8 @@ for ((n = 0; n < total; n++)); do
 			status[$n]=nobuild
 		else
 			rc=0
-			run_tests "$log.tests" ${tests[n]} || rc=$?
+			read -r -a t <<<"${tests[n]}"
+			run_tests "$log.tests" "${t[@]}" || rc=$?
 			case $rc in
 			0) status[$n]=survived ;;
 			124) status[$n]=timeout ;;

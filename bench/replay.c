@@ -6,7 +6,8 @@
  * registration: fine for tests, but under a flood of registrations the
  * benchmark would measure that file instead of the programs. bench/run
  * therefore records one answer per command from the real stand-in, and
- * this program replays it: it prints <dir>/replay/<command>.out, where dir
+ * this program replays it: it prints <dir>/replay/<command>.<sub>.out or
+ * else <dir>/replay/<command>.out, where dir
  * holds the file named by HEADSCALE_CONFIG and command is its first
  * argument, and logs the call as the stand-in does ("start_ns end_ns pid
  * argv..." appended to <dir>/replay/calls.log in one write), so the
@@ -99,10 +100,17 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	*slash = '\0';
-	if (argc < 2 || !is_word(argv[1]) ||
+	/* "<command>.<subcommand>.out" first ("nodes.list.out"), then
+	 * "<command>.out". */
+	fd = -1;
+	if (argc > 2 && is_word(argv[1]) && is_word(argv[2]) &&
+	    snprintf(path, sizeof(path), "%s/replay/%s.%s.out", dir, argv[1],
+	    argv[2]) < (int)sizeof(path))
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 && (argc < 2 || !is_word(argv[1]) ||
 	    snprintf(path, sizeof(path), "%s/replay/%s.out", dir,
 	    argv[1]) >= (int)sizeof(path) ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)) {
 		fprintf(stderr, "replay: no recorded answer for this command\n");
 		log_call(dir, start, argc - 1, argv + 1);
 		return 1;

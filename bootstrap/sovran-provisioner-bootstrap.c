@@ -7,18 +7,27 @@
  * nothing and a run while the endpoints serve does not disturb them:
  *
  *   1. the data directory, mode 0750, owned by the service user;
- *   2. the enrollment token, created once: 32 bytes from getrandom(2) as 64
- *      lower-case hex digits and a newline, written to a fresh 0600 file,
- *      synced and linked into place; never printed;
- *   3. the database, created or migrated, handed to the service user;
- *   4. a bounded wait until headscale answers (BOOTSTRAP_WAIT seconds);
- *   5. the Headscale users HEADSCALE_USER and ADMIN_USER, each created only
+ *   2. the enrollment token, created once (or when it holds nothing but
+ *      white space): 32 bytes from getrandom(2) as 64 lower-case hex digits
+ *      and a newline, written to a fresh 0600 file, synced and linked into
+ *      place; never printed; the same for the operator's admin token;
+ *   3. the database, created or migrated, handed to the service user,
+ *      and the Flask service's machines.json imported into it once
+ *      (import.c);
+ *   4. a look at "headscale version": anything but 0.28.x is warned about;
+ *   5. a bounded wait until headscale answers (BOOTSTRAP_WAIT seconds);
+ *   6. the Headscale users HEADSCALE_USER and ADMIN_USER, each created only
  *      when "users list" lacks it.
  *
- * The data directory belongs to the service user, who could leave symlinks
- * or FIFOs in it; every file is therefore reached through the directory's
- * descriptor with O_NOFOLLOW and checked to be a regular file before root
- * changes its owner.
+ * The data directory belongs to the service user, who could leave symlinks,
+ * FIFOs or hard links to other files in it. Before anything is changed,
+ * every file this program writes or hands over is looked at through the
+ * directory's descriptor with O_NOFOLLOW: a symlink, anything but a
+ * regular file, or a file with a second hard link (which could be a root
+ * file linked in) stops the run with EXIT_FS and nothing touched. sqlite
+ * then opens the database with SQLITE_OPEN_NOFOLLOW (DB_NOFOLLOW). The
+ * import only reads machines.json, with its own checks, and skips a file
+ * it refuses rather than stopping the boot.
  *
  * Exit status (also documented in docs/deployment-notes.md):
  *   0  everything is in place
@@ -34,19 +43,23 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "conf.h"
 #include "db.h"
 #include "headscale.h"
+#include "import.h"
 #include "log.h"
 #include "validate.h"
 
@@ -58,8 +71,20 @@
 
 #define TOKEN_BYTES	32
 #define TOKEN_NAME	"enroll-token"
-#define TOKEN_TMP	".enroll-token.new"
+#define ADMIN_TOKEN_NAME	"admin-token"	/* the operator's: /machines */
 #define DB_NAME		"provisioner.db"
+
+/*
+ * Every name in the data directory this program opens, and so checks
+ * first (inspect()). A step that handles another file adds its name here.
+ */
+static const char *const data_files[] = {
+	TOKEN_NAME, ADMIN_TOKEN_NAME,
+	DB_NAME, DB_NAME "-wal", DB_NAME "-shm", DB_NAME "-journal",
+};
+
+/* The release series this build speaks to (docs/design.md). */
+#define HS_SERIES	"0.28."
 
 /* Longest BOOTSTRAP_WAIT accepted: an hour is already a broken boot. */
 #define WAIT_MAX	3600
@@ -169,8 +194,10 @@ own(const struct boot *b, int fd, mode_t mode, const char *name)
 
 /*
  * Opens name in the data directory without following a symlink and
- * without blocking on a FIFO, and insists on a regular file. Returns the
- * descriptor, or -1 with errno ENOENT when there is no such file.
+ * without blocking on a FIFO, and insists on a regular file with one link:
+ * a second link could be a file of root's that the service user linked in,
+ * which root must neither change nor hand over. Returns the descriptor, or
+ * -1 with errno ENOENT when there is no such file.
  */
 static int
 open_regular(const struct boot *b, const char *name, int flags)
@@ -183,13 +210,34 @@ open_regular(const struct boot *b, const char *name, int flags)
 	if (fd == -1) {
 		if (errno == ENOENT)
 			return -1;
-		die(EXIT_FS, "%s/%s: %s%s", b->cfg.data_dir, name,
-		    strerror(errno), errno == ELOOP ? " (a symlink)" : "");
+		die(EXIT_FS, "%s/%s: %s%s; refusing to touch it",
+		    b->cfg.data_dir, name, strerror(errno),
+		    errno == ELOOP ? " (a symlink)" : "");
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		die(EXIT_FS, "%s/%s: not a regular file", b->cfg.data_dir,
-		    name);
+		die(EXIT_FS, "%s/%s: not a regular file; refusing to touch it",
+		    b->cfg.data_dir, name);
+	if (st.st_nlink != 1)
+		die(EXIT_FS, "%s/%s: has %ju hard links (another name for the "
+		    "same file); refusing to touch it", b->cfg.data_dir, name,
+		    (uintmax_t)st.st_nlink);
 	return fd;
+}
+
+/*
+ * Checks every file of data_files[] that exists before any step changes
+ * one, so a planted file stops the run with nothing written, chowned or
+ * replaced, the token included.
+ */
+static void
+inspect(const struct boot *b)
+{
+	size_t	i;
+	int	fd;
+
+	for (i = 0; i < sizeof(data_files) / sizeof(data_files[0]); i++)
+		if ((fd = open_regular(b, data_files[i], O_RDONLY)) != -1)
+			close(fd);
 }
 
 /* Step 1: the data directory, 0750, the service user's. */
@@ -245,39 +293,76 @@ random_bytes(unsigned char *buf, size_t len)
 }
 
 /*
- * Step 2: the enrollment token. An existing non-empty token is kept as it
- * is (an operator may have rotated it); only its owner and mode are fixed.
- * A new one is written to a temporary file and linked into place, which
- * fails rather than replaces if a token appeared meanwhile.
+ * Whether fd (at offset 0) holds anything but white space in the bytes a
+ * token may have (auth.c refuses a longer file anyway): one that does not
+ * is no token. Returns 1, 0, or -1 with errno.
+ */
+static int
+has_token(int fd)
+{
+	char	buf[PROV_MAX_TOKEN + 1];
+	size_t	len = 0, i;
+	ssize_t	n;
+
+	while (len < sizeof(buf) &&
+	    (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		len += (size_t)n;
+	}
+	for (i = 0; i < len; i++)
+		if (!isspace((unsigned char)buf[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Step 2: a token file called name in the data directory: 32 random bytes
+ * as hex and a newline, mode 0600, the service user's. An existing token is
+ * kept as it is (an operator may have rotated it); only its owner and mode
+ * are fixed. A new one is written to a temporary file, synced, and linked
+ * into place, which fails rather than replaces if a token appeared
+ * meanwhile; a file holding only white space is no token (every request
+ * would be refused while the log said "ready") and is replaced by rename.
+ * name must be in data_files[].
  */
 static void
-token(const struct boot *b)
+ensure_token(const struct boot *b, const char *name)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	unsigned char		 raw[TOKEN_BYTES];
-	char			 text[2 * TOKEN_BYTES + 1];
-	struct stat		 st;
+	char			 text[2 * TOKEN_BYTES + 1], tmp[64];
 	size_t			 i;
-	int			 fd;
+	int			 fd, found, blank = 0;
 
-	if ((fd = open_regular(b, TOKEN_NAME, O_RDONLY)) != -1) {
-		if (fstat(fd, &st) == 0 && st.st_size > 0) {
-			own(b, fd, 0600, TOKEN_NAME);
+	if ((fd = open_regular(b, name, O_RDONLY)) != -1) {
+		if ((found = has_token(fd)) == -1)
+			die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, name,
+			    strerror(errno));
+		if (found) {
+			own(b, fd, 0600, name);
 			close(fd);
 			return;
 		}
 		close(fd);
-		log_msg("%s is empty; writing a new one", TOKEN_NAME);
+		blank = 1;
+		log_msg("%s is empty or only white space: no client could "
+		    "use it; replacing it with a new token", name);
 	}
 
 	/* Left behind by a run that died half-way: it was never in use. */
-	if (unlinkat(b->dirfd, TOKEN_TMP, 0) != 0 && errno != ENOENT)
-		die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, TOKEN_TMP,
+	if ((size_t)snprintf(tmp, sizeof(tmp), ".%s.new", name) >= sizeof(tmp))
+		die(EXIT_FS, "%s: name too long", name);
+	if (unlinkat(b->dirfd, tmp, 0) != 0 && errno != ENOENT)
+		die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, tmp,
 		    strerror(errno));
-	fd = openat(b->dirfd, TOKEN_TMP,
+	fd = openat(b->dirfd, tmp,
 	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1)
-		die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, TOKEN_TMP,
+		die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, tmp,
 		    strerror(errno));
 
 	random_bytes(raw, sizeof(raw));
@@ -287,21 +372,27 @@ token(const struct boot *b)
 	}
 	text[2 * TOKEN_BYTES] = '\n';
 	if (write_all(fd, text, sizeof(text)) != 0 || fsync(fd) != 0)
-		die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, TOKEN_TMP,
+		die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, tmp,
 		    strerror(errno));
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(text, sizeof(text));
-	own(b, fd, 0600, TOKEN_TMP);
+	own(b, fd, 0600, tmp);
 	close(fd);
 
-	if (linkat(b->dirfd, TOKEN_TMP, b->dirfd, TOKEN_NAME, 0) != 0) {
-		if (errno != EEXIST)
-			die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, TOKEN_NAME,
+	if (blank) {
+		if (renameat(b->dirfd, tmp, b->dirfd, name) != 0)
+			die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, name,
 			    strerror(errno));
-		log_msg("%s appeared meanwhile; keeping it", TOKEN_NAME);
+		log_msg("replaced %s/%s", b->cfg.data_dir, name);
+	} else if (linkat(b->dirfd, tmp, b->dirfd, name, 0) != 0) {
+		if (errno != EEXIST)
+			die(EXIT_FS, "%s/%s: %s", b->cfg.data_dir, name,
+			    strerror(errno));
+		log_msg("%s appeared meanwhile; keeping it", name);
 	} else
-		log_msg("created %s/%s", b->cfg.data_dir, TOKEN_NAME);
-	if (unlinkat(b->dirfd, TOKEN_TMP, 0) != 0 || fsync(b->dirfd) != 0)
+		log_msg("created %s/%s", b->cfg.data_dir, name);
+	if ((!blank && unlinkat(b->dirfd, tmp, 0) != 0) ||
+	    fsync(b->dirfd) != 0)
 		die(EXIT_FS, "%s: %s", b->cfg.data_dir, strerror(errno));
 }
 
@@ -319,9 +410,10 @@ database(const struct boot *b)
 	size_t			 i;
 	int			 fd;
 
-	if (db_open(&db, b->cfg.db_path, DB_CREATE) != PROV_OK)
-		die(EXIT_FS, "%s: cannot create or migrate the database",
-		    b->cfg.db_path);
+	if (db_open(&db, b->cfg.db_path, DB_CREATE | DB_NOFOLLOW) != PROV_OK)
+		die(EXIT_FS, "cannot create or migrate the database: %s "
+		    "(a symbolic link anywhere in its path is refused)",
+		    db_errmsg(NULL));
 	db_close(db);
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -343,7 +435,52 @@ now(void)
 }
 
 /*
- * Step 4: headscale must be there and answer. "Started" is not
+ * Step 4: says in the log when headscale is not of the series this build
+ * speaks to. Never fatal: the wait below decides whether headscale can be
+ * used at all, and an operator mid-upgrade should still get a service.
+ *
+ * headscale 0.28.0's "version" (cmd/headscale/cli/version.go and
+ * hscontrol/types/version.go at v0.28.0) needs neither config nor server
+ * when it is argv[1] and prints several lines, the first
+ * "headscale version v0.28.0"; older releases print the bare version. The
+ * first line is read either way, with or without the words and the "v".
+ */
+static void
+headscale_version(const struct boot *b)
+{
+	const char *const	 argv[] = {
+		b->cfg.headscale_bin, "version", NULL
+	};
+	static const char	 words[] = "headscale version ";
+	char			 why[256] = "";
+	char			*out, *v;
+	size_t			 len;
+
+	if (hs_run(&b->cfg, argv, &out, &len, why, sizeof(why)) != PROV_OK) {
+		log_msg("warning: cannot tell headscale's version (%s); this "
+		    "build needs %sx", why[0] != '\0' ? why : "it did not run",
+		    HS_SERIES);
+		return;
+	}
+	/* The first line, and nothing the journal could misread. */
+	for (v = out; isprint((unsigned char)*v); v++)
+		;
+	*v = '\0';
+	v = out;
+	if (strncmp(v, words, sizeof(words) - 1) == 0)
+		v += sizeof(words) - 1;
+	if (*v == 'v')
+		v++;
+	if (strncmp(v, HS_SERIES, sizeof(HS_SERIES) - 1) != 0)
+		log_msg("warning: headscale version is \"%.40s\", not %sx: "
+		    "this build is made for the headscale %sx command line; "
+		    "see the upgrade section of the guide", v, HS_SERIES,
+		    HS_SERIES);
+	free(out);
+}
+
+/*
+ * Step 5: headscale must be there and answer. "Started" is not
  * "answering": the server may still be opening its database, so this
  * polls "users list" until BOOTSTRAP_WAIT runs out, saying how long is
  * left now and then.
@@ -383,7 +520,7 @@ wait_for_headscale(const struct boot *b)
 		log_msg("headscale answers");
 }
 
-/* Step 5: one Headscale user, created only when missing. */
+/* Step 6: one Headscale user, created only when missing. */
 static void
 ensure_user(const struct boot *b, const char *name, const char *var)
 {
@@ -417,8 +554,12 @@ main(int argc, char *argv[])
 
 	boot_config(&b);
 	data_dir(&b);
-	token(&b);
+	inspect(&b);
+	ensure_token(&b, TOKEN_NAME);
+	ensure_token(&b, ADMIN_TOKEN_NAME);
 	database(&b);
+	import_machines(&b.cfg, b.dirfd);	/* the Flask service's history */
+	headscale_version(&b);
 	wait_for_headscale(&b);
 	ensure_user(&b, b.cfg.headscale_user, "HEADSCALE_USER");
 	if (strcmp(b.admin_user, b.cfg.headscale_user) != 0)

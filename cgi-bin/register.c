@@ -20,6 +20,7 @@
 #include "headscale.h"
 #include "log.h"
 #include "resp.h"
+#include "revoke.h"
 #include "serve.h"
 
 /*
@@ -71,6 +72,10 @@ register_machine(struct req *r)
 		return e;
 
 	memset(&key, 0, sizeof key);
+	/* One live key per machine: its earlier one dies before this exists. */
+	if ((e = revoke_previous_keys(r->cfg, r->db, rb.mac, r->why,
+	    sizeof r->why)) != PROV_OK)
+		goto out;
 	if ((e = mint_key(r, &key)) != PROV_OK)
 		goto out;
 	if (resp_time(key.expires_at, expires, sizeof expires) == -1) {
@@ -118,6 +123,9 @@ register_machine(struct req *r)
 	if (e == PROV_ENOMEM)
 		req_why(r, "out of memory; key %llu recorded, not returned",
 		    (unsigned long long)key.id);
+	/* The log says which registrations came without a MAC. */
+	if (e == PROV_OK && m.mac[0] == '\0' && r->why[0] == '\0')
+		req_why(r, "mac unknown");
 out:
 	explicit_bzero(&key, sizeof key);
 	return e;

@@ -1,5 +1,6 @@
 /*
- * auth.h: the enrollment token check.
+ * auth.h: the token checks: the enrollment token, and for the operator's
+ * endpoints the admin token (the same rules, another file).
  *
  * The secret lives in a file (the bootstrap writes 64 hex digits and a
  * newline). It is loaded when first needed and again whenever the file
@@ -71,6 +72,17 @@ enum prov_err	auth_check(struct auth *a, const char *header);
  */
 int		auth_bearer(const char *header, const char **token,
 		    size_t *len);
+
+/*
+ * For the operator's endpoints, which take the admin token only: PROV_OK
+ * when header carries the admin token (file admin, loaded like the
+ * enrollment token); PROV_FORBIDDEN when it carries the enrollment token
+ * (a valid credential, not for this), so a 403 tells an operator which
+ * file they read; else PROV_UNAUTH. An admin token equal to the enrollment
+ * token is never accepted: the one every ISO carries would open the list.
+ */
+enum prov_err	auth_check_admin(struct auth *admin, struct auth *enroll,
+		    const char *header);
 
 /* The state of the token file as of the last check. */
 enum auth_state	auth_state(const struct auth *a);

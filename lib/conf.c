@@ -128,7 +128,10 @@ conf_load(struct conf *cfg, unsigned int need, char *err, size_t errlen)
 	if (n < 0 || (size_t)n >= sizeof cfg->token_path ||
 	    (n = snprintf(cfg->db_path, sizeof cfg->db_path,
 	    "%s/provisioner.db", cfg->data_dir)) < 0 ||
-	    (size_t)n >= sizeof cfg->db_path) {
+	    (size_t)n >= sizeof cfg->db_path ||
+	    (n = snprintf(cfg->admin_token_path, sizeof cfg->admin_token_path,
+	    "%s/admin-token", cfg->data_dir)) < 0 ||
+	    (size_t)n >= sizeof cfg->admin_token_path) {
 		snprintf(err, errlen, "PROVISIONER_DATA_DIR is too long");
 		return -1;
 	}

@@ -16,6 +16,7 @@
 struct conf {
 	char		 data_dir[PATH_MAX];	/* PROVISIONER_DATA_DIR */
 	char		 token_path[PATH_MAX];	/* <data_dir>/enroll-token */
+	char		 admin_token_path[PATH_MAX];	/* <data_dir>/admin-token */
 	char		 db_path[PATH_MAX];	/* <data_dir>/provisioner.db */
 	char		 headscale_bin[PATH_MAX];	/* HEADSCALE_BIN, absolute */
 	char		 headscale_config[PATH_MAX];	/* HEADSCALE_CONFIG or "" */

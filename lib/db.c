@@ -31,8 +31,11 @@
  */
 #define DB_BUSY_MS		5000
 
-/* Distinct statements one handle can cache; the library uses under ten. */
-#define DB_MAX_STMTS		16
+/*
+ * Distinct statements one handle can cache; the library uses about a
+ * dozen (eight of them the rate limiter's), so there is room to grow.
+ */
+#define DB_MAX_STMTS		32
 
 /* The WAL file is cut back to this size after a checkpoint. */
 #define DB_WAL_LIMIT		"4194304"
@@ -285,9 +288,9 @@ create_file(const char *path)
 /*
  * Per-connection settings. synchronous=NORMAL is safe under WAL (a power
  * cut can lose the last commits but never corrupts the file) and spares an
- * fsync on every request, which the rate limiter writes. What it could lose
- * is the record of a key handed out just before the cut: headscale keeps
- * the authoritative list of keys, this table is the operator's view.
+ * fsync on every request, which the rate limiter writes: losing the last
+ * few counted attempts costs nothing. A registration is another matter (a
+ * key was handed out), so db_machine_add() syncs its own commit.
  * PERSIST_WAL keeps the -wal and -shm files when the last connection
  * closes, so a process that may not create them can still read.
  */
@@ -333,7 +336,8 @@ db_open(struct db **out, const char *path, unsigned int flags)
 	 * written, which is what we want for a read-only store.
 	 */
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_NOMUTEX | ((flags & DB_NOFOLLOW) ?
+	    SQLITE_OPEN_NOFOLLOW : 0), NULL) != SQLITE_OK) {
 		set_why(open_why, sizeof(open_why), "cannot open %s: %s", path,
 		    db->h != NULL ? sqlite3_errmsg(db->h) : "out of memory");
 		db_close(db);
@@ -426,42 +430,96 @@ bind_field(sqlite3_stmt *st, int col, const char *s, size_t size)
 	return sqlite3_bind_text(st, col, s, (int)len, SQLITE_STATIC);
 }
 
+/* Binds a text field, or NULL when it is empty. */
+static int
+bind_opt_field(sqlite3_stmt *st, int col, const char *s, size_t size)
+{
+	if (*s == '\0')
+		return sqlite3_bind_null(st, col);
+	return bind_field(st, col, s, size);
+}
+
+/* Binds a number, or NULL when it is 0. */
+static int
+bind_opt_int64(sqlite3_stmt *st, int col, int64_t v)
+{
+	if (v == 0)
+		return sqlite3_bind_null(st, col);
+	return sqlite3_bind_int64(st, col, v);
+}
+
+/*
+ * Sets how the next commits on db reach the disk: FULL syncs the WAL at
+ * each commit, NORMAL only at checkpoints. Returns 0, or -1 with the
+ * reason recorded.
+ */
+static int
+set_synchronous(struct db *db, int full)
+{
+	if (sqlite3_exec(db->h, full ? "PRAGMA synchronous = FULL" :
+	    "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		db_set_error(db, "set synchronous");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The caller answers 200 once this returns PROV_OK, so the row must
+ * survive a power cut from then on: this one commit is synced
+ * (synchronous=FULL), then the connection goes back to NORMAL for the
+ * rate limiter. The cost is measured by bench/run (docs/performance.md).
+ */
 enum prov_err
 db_machine_add(struct db *db, const struct machine *m)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
 
+	if (set_synchronous(db, 1) == -1)
+		return PROV_UNAVAIL;
 	if ((st = db_prepare(db, "INSERT INTO machines (hostname, mac, ip, "
-	    "registered_at, key_id, key_expires_at) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")) == NULL)
+	    "registered_at, key_id, key_expires_at, revoked_at, "
+	    "legacy_tailscale_ip) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) == NULL)
 		return PROV_UNAVAIL;
 	/* The key id goes in as its 64-bit pattern and comes out the same. */
 	if (bind_field(st, 1, m->hostname, sizeof(m->hostname)) != SQLITE_OK ||
-	    bind_field(st, 2, m->mac, sizeof(m->mac)) != SQLITE_OK ||
-	    bind_field(st, 3, m->ip, sizeof(m->ip)) != SQLITE_OK ||
+	    bind_opt_field(st, 2, m->mac, sizeof(m->mac)) != SQLITE_OK ||
+	    bind_opt_field(st, 3, m->ip, sizeof(m->ip)) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 4, m->registered_at) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 5, (sqlite3_int64)m->key_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 6, m->key_expires_at) != SQLITE_OK) {
+	    bind_opt_int64(st, 5, (int64_t)m->key_id) != SQLITE_OK ||
+	    bind_opt_int64(st, 6, m->key_id != 0 ? m->key_expires_at : 0) !=
+	    SQLITE_OK ||
+	    bind_opt_int64(st, 7, m->revoked_at) != SQLITE_OK ||
+	    bind_opt_field(st, 8, m->tailscale_ip, sizeof(m->tailscale_ip)) !=
+	    SQLITE_OK) {
 		set_why(db->why, sizeof(db->why), "machine field unterminated");
 		rc = SQLITE_MISUSE;
 	} else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
 		db_set_error(db, "record machine");
 	done(st);
+	/* The row is on disk; failing to relax again only costs speed. */
+	(void)set_synchronous(db, 0);
 	return rc == SQLITE_DONE ? PROV_OK : PROV_UNAVAIL;
 }
 
 /*
- * Copies text column col into dst (size bytes with the NUL). Returns 0, or
- * -1 when it is NULL or too long: only a damaged or foreign database holds
- * such a row, and it is refused rather than cut.
+ * Copies text column col into dst (size bytes with the NUL); NULL is "".
+ * Returns 0, or -1 when it is NULL and may not be, or too long: only a
+ * damaged or foreign database holds such a row, and it is refused rather
+ * than cut.
  */
 static int
-column_field(sqlite3_stmt *st, int col, char *dst, size_t size)
+column_field(sqlite3_stmt *st, int col, char *dst, size_t size, int nullable)
 {
 	const unsigned char	*s;
 	int			 n;
 
+	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+		dst[0] = '\0';
+		return nullable ? 0 : -1;
+	}
 	s = sqlite3_column_text(st, col);
 	n = sqlite3_column_bytes(st, col);
 	if (s == NULL || n < 0 || (size_t)n >= size)
@@ -484,13 +542,17 @@ db_machines_each(struct db *db, int (*fn)(const struct machine *, void *),
 	int		 rc;
 
 	if ((st = db_prepare(db, "SELECT hostname, mac, ip, registered_at, "
-	    "key_id, key_expires_at FROM machines ORDER BY id DESC")) == NULL)
+	    "key_id, key_expires_at, id, revoked_at, legacy_tailscale_ip "
+	    "FROM machines ORDER BY id DESC")) == NULL)
 		return PROV_UNAVAIL;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&m, 0, sizeof(m));
-		if (column_field(st, 0, m.hostname, sizeof(m.hostname)) == -1 ||
-		    column_field(st, 1, m.mac, sizeof(m.mac)) == -1 ||
-		    column_field(st, 2, m.ip, sizeof(m.ip)) == -1) {
+		if (column_field(st, 0, m.hostname, sizeof(m.hostname),
+		    0) == -1 ||
+		    column_field(st, 1, m.mac, sizeof(m.mac), 1) == -1 ||
+		    column_field(st, 2, m.ip, sizeof(m.ip), 1) == -1 ||
+		    column_field(st, 8, m.tailscale_ip, sizeof(m.tailscale_ip),
+		    1) == -1) {
 			set_why(db->why, sizeof(db->why),
 			    "malformed row in machines");
 			done(st);
@@ -499,6 +561,8 @@ db_machines_each(struct db *db, int (*fn)(const struct machine *, void *),
 		m.registered_at = sqlite3_column_int64(st, 3);
 		m.key_id = (uint64_t)sqlite3_column_int64(st, 4);
 		m.key_expires_at = sqlite3_column_int64(st, 5);
+		m.id = sqlite3_column_int64(st, 6);
+		m.revoked_at = sqlite3_column_int64(st, 7);
 		if (fn(&m, arg) != 0) {
 			rc = SQLITE_DONE;
 			break;
@@ -508,4 +572,28 @@ db_machines_each(struct db *db, int (*fn)(const struct machine *, void *),
 		db_set_error(db, "list machines");
 	done(st);
 	return rc == SQLITE_DONE ? PROV_OK : PROV_UNAVAIL;
+}
+
+/*
+ * For modules with their own queries over machines: reads the current row
+ * of st, whose columns are DB_MACHINE_COLUMNS, into m. 0, or -1 for a
+ * malformed row.
+ */
+int
+db_machine_row(struct sqlite3_stmt *st, struct machine *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (column_field(st, 0, m->hostname, sizeof(m->hostname), 0) == -1 ||
+	    column_field(st, 1, m->mac, sizeof(m->mac), 1) == -1 ||
+	    column_field(st, 2, m->ip, sizeof(m->ip), 1) == -1 ||
+	    column_field(st, 8, m->tailscale_ip, sizeof(m->tailscale_ip),
+	    1) == -1)
+		return -1;
+	m->registered_at = sqlite3_column_int64(st, 3);
+	m->key_id = (uint64_t)sqlite3_column_int64(st, 4);
+	m->key_expires_at = sqlite3_column_int64(st, 5);
+	m->id = sqlite3_column_int64(st, 6);
+	m->revoked_at = sqlite3_column_int64(st, 7);
+	m->key_expired_at = sqlite3_column_int64(st, 9);
+	return 0;
 }

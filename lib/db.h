@@ -15,14 +15,25 @@
 
 struct db;
 
-/* One recorded registration. Never holds the key itself. */
+/*
+ * One recorded registration. Never holds the key itself. What the store
+ * holds as NULL is "" in a text field and 0 in a number: an unknown MAC
+ * (legacy clients send "unknown"), no client address or key (rows imported
+ * from the Flask provisioner's machines.json), not revoked. Headscale
+ * numbers keys from 1, so key_id 0 is never a real key.
+ */
 struct machine {
+	int64_t		id;			/* row id; set when read */
 	char		hostname[PROV_MAX_HOSTNAME + 1];
-	char		mac[18];		/* "aa:bb:cc:dd:ee:ff" */
-	char		ip[PROV_MAX_ADDR];	/* client address */
+	char		mac[18];		/* "aa:bb:cc:dd:ee:ff" or "" */
+	char		ip[PROV_MAX_ADDR];	/* client address or "" */
 	int64_t		registered_at;		/* unix seconds */
 	uint64_t	key_id;			/* headscale pre-auth key id */
-	int64_t		key_expires_at;		/* unix seconds */
+	int64_t		key_expires_at;		/* unix seconds; 0: no key */
+	int64_t		revoked_at;		/* unix seconds; 0: standing */
+	char		tailscale_ip[PROV_MAX_ADDR]; /* imported rows only */
+	int64_t		key_expired_at;		/* 0, or when we expired the key
+						   early (registry.c) */
 };
 
 /*
@@ -35,6 +46,12 @@ struct machine {
  * sets *out, or PROV_UNAVAIL (reason in db_errmsg(NULL)).
  */
 #define DB_CREATE	0x01
+/*
+ * DB_NOFOLLOW: refuse a path with a symbolic link anywhere in it, for a
+ * privileged caller opening a file in a directory others may write
+ * (SQLITE_OPEN_NOFOLLOW, sqlite 3.31 and later; Debian 12 has 3.40).
+ */
+#define DB_NOFOLLOW	0x02
 enum prov_err	db_open(struct db **out, const char *path, unsigned int flags);
 
 /* Finalises statements and closes the handle; NULL is a no-op. */
@@ -60,6 +77,15 @@ enum prov_err	db_machine_add(struct db *db, const struct machine *m);
  */
 enum prov_err	db_machines_each(struct db *db,
 		    int (*fn)(const struct machine *, void *), void *arg);
+
+/*
+ * The columns db_machine_row() reads, in its order, for SELECTs over
+ * machines in other modules (registry.c).
+ */
+#define DB_MACHINE_COLUMNS	"hostname, mac, ip, registered_at, key_id, " \
+	"key_expires_at, id, revoked_at, legacy_tailscale_ip, key_expired_at"
+struct sqlite3_stmt;
+int		db_machine_row(struct sqlite3_stmt *st, struct machine *m);
 
 /* Borrowed sqlite3 handle for modules that share the store (ratelimit.c). */
 struct sqlite3	*db_handle(struct db *db);

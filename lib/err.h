@@ -12,6 +12,7 @@ enum prov_err {
 	PROV_OK = 0,
 	PROV_BADREQ,		/* 400: the request is malformed */
 	PROV_UNAUTH,		/* 401: missing or wrong bearer token */
+	PROV_FORBIDDEN,		/* 403: a valid token, not for this endpoint */
 	PROV_NOTFOUND,		/* 404: no such resource */
 	PROV_METHOD,		/* 405: method not allowed for this endpoint */
 	PROV_TOOBIG,		/* 413: request body over the limit */

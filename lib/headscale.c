@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "headscale.h"
+#include "metrics.h"
 
 /* Most argv elements hs_run() passes on; our commands use nine. */
 #define HS_MAX_ARGS		16
@@ -319,6 +320,8 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	enum prov_err	 rc;
 	struct timespec	 nap;
 
+	int64_t		 started = now_ms();
+
 	*out = NULL;
 	*outlen = 0;
 	say(why, whylen, "%s", "");
@@ -474,6 +477,7 @@ hs_run(const struct conf *cfg, const char *const argv[], char **out,
 	*outlen = buf.len;
 	buf.p = NULL;
 out:
+	metrics_headscale(cfg, argv, rc, now_ms() - started);
 	outbuf_free(&buf);
 	close_fd(&outp[0]);
 	close_fd(&outp[1]);

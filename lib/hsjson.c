@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -233,4 +234,206 @@ out:
 		explicit_bzero(k, sizeof(*k));
 	json_object_put(root);
 	return rc;
+}
+
+/*
+ * The "seconds" of timestamp member field, or 0 when it is absent: Go
+ * omits what is zero, and the zero time means "never" here.
+ */
+static int
+get_seconds(struct json_object *parent, const char *field, int64_t *sec)
+{
+	struct json_object	*t, *o;
+
+	*sec = 0;
+	if (!json_object_object_get_ex(parent, field, &t))
+		return 0;
+	if (!json_object_is_type(t, json_type_object))
+		return -1;
+	if (!json_object_object_get_ex(t, "seconds", &o))
+		return 0;
+	if (!json_object_is_type(o, json_type_int))
+		return -1;
+	*sec = json_object_get_int64(o);
+	return 0;
+}
+
+/* A boolean member that Go omits when false. */
+static int
+get_flag(struct json_object *parent, const char *field, int *flag)
+{
+	struct json_object	*o;
+
+	*flag = 0;
+	if (!json_object_object_get_ex(parent, field, &o))
+		return 0;
+	if (!json_object_is_type(o, json_type_boolean))
+		return -1;
+	*flag = json_object_get_boolean(o);
+	return 0;
+}
+
+/* Copies an optional string member; too long is an error, absent is "". */
+static int
+copy_string(struct json_object *parent, const char *field, char *dst,
+    size_t size)
+{
+	const char	*s;
+	size_t		 len;
+
+	dst[0] = '\0';
+	if (!json_object_object_get_ex(parent, field, NULL))
+		return 0;
+	if ((s = get_string(parent, field, &len)) == NULL || len >= size ||
+	    memchr(s, '\0', len) != NULL)
+		return -1;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+/*
+ * Parses a top-level list: null is empty, else an array whose length
+ * fits. Returns 0 with *root (NULL for null) and *n, or -1.
+ */
+static int
+parse_list(const char *buf, size_t len, struct json_object **root, size_t *n)
+{
+	*n = 0;
+	if (parse_whole(buf, len, root) == -1)
+		return -1;
+	if (*root == NULL)
+		return 0;
+	if (!json_object_is_type(*root, json_type_array)) {
+		json_object_put(*root);
+		*root = NULL;
+		return -1;
+	}
+	*n = json_object_array_length(*root);
+	return 0;
+}
+
+/* One node; the addresses split by family (IPv4 has no colon). */
+static int
+node_from(struct json_object *o, void *elem)
+{
+	struct hs_node		*nd = elem;
+	struct json_object	*ips, *ip, *k;
+	const char		*s;
+	size_t			 i, len;
+	char			*dst;
+
+	memset(nd, 0, sizeof *nd);
+	if (!json_object_is_type(o, json_type_object) ||
+	    get_id(o, "id", &nd->id) == -1 ||
+	    get_flag(o, "online", &nd->online) == -1 ||
+	    get_seconds(o, "last_seen", &nd->last_seen) == -1 ||
+	    copy_string(o, "given_name", nd->name, sizeof nd->name) == -1)
+		return -1;
+	if (json_object_object_get_ex(o, "pre_auth_key", &k) &&
+	    (!json_object_is_type(k, json_type_object) ||
+	    get_id(k, "id", &nd->key_id) == -1))
+		return -1;
+	if (!json_object_object_get_ex(o, "ip_addresses", &ips))
+		return 0;
+	if (!json_object_is_type(ips, json_type_array))
+		return -1;
+	for (i = 0; i < json_object_array_length(ips); i++) {
+		ip = json_object_array_get_idx(ips, i);
+		if (!json_object_is_type(ip, json_type_string))
+			return -1;
+		s = json_object_get_string(ip);
+		len = (size_t)json_object_get_string_len(ip);
+		dst = memchr(s, ':', len) != NULL ? nd->ipv6 : nd->ipv4;
+		/* The first of each family counts. */
+		if (dst[0] != '\0')
+			continue;
+		if (len >= PROV_MAX_ADDR || memchr(s, '\0', len) != NULL)
+			return -1;
+		memcpy(dst, s, len);
+		dst[len] = '\0';
+	}
+	return 0;
+}
+
+static int
+node_cmp(const void *a, const void *b)
+{
+	const struct hs_node	*x = a, *y = b;
+
+	if (x->key_id != y->key_id)
+		return x->key_id < y->key_id ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int
+key_from(struct json_object *o, void *elem)
+{
+	struct hs_keyinfo	*k = elem;
+
+	memset(k, 0, sizeof *k);
+	if (!json_object_is_type(o, json_type_object) ||
+	    get_id(o, "id", &k->id) == -1 ||
+	    get_flag(o, "used", &k->used) == -1 ||
+	    get_seconds(o, "expiration", &k->expires_at) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct hs_keyinfo	*x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * A top-level list into a malloc'ed array of n elements of size bytes,
+ * each filled by from() and the whole sorted with cmp.
+ */
+static enum prov_err
+parse_sorted(const char *buf, size_t len, size_t size,
+    int (*from)(struct json_object *, void *),
+    int (*cmp)(const void *, const void *), void **out, size_t *n)
+{
+	struct json_object	*root;
+	size_t			 i, count;
+	char			*arr = NULL;
+
+	*out = NULL;
+	*n = 0;
+	if (parse_list(buf, len, &root, &count) == -1)
+		return PROV_UPSTREAM;
+	if (count > 0 && (arr = calloc(count, size)) == NULL) {
+		json_object_put(root);
+		return PROV_ENOMEM;
+	}
+	for (i = 0; i < count; i++)
+		if (from(json_object_array_get_idx(root, i),
+		    arr + i * size) == -1) {
+			json_object_put(root);
+			free(arr);
+			return PROV_UPSTREAM;
+		}
+	json_object_put(root);
+	if (count > 0)
+		qsort(arr, count, size, cmp);
+	*out = arr;
+	*n = count;
+	return PROV_OK;
+}
+
+enum prov_err
+hsjson_nodes(const char *buf, size_t len, struct hs_node **out, size_t *n)
+{
+	return parse_sorted(buf, len, sizeof **out, node_from, node_cmp,
+	    (void **)out, n);
+}
+
+enum prov_err
+hsjson_keys(const char *buf, size_t len, struct hs_keyinfo **out, size_t *n)
+{
+	return parse_sorted(buf, len, sizeof **out, key_from, key_cmp,
+	    (void **)out, n);
 }

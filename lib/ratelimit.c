@@ -19,6 +19,15 @@
  * lock (the case where it gives SQLITE_BUSY without waiting). Only accepted
  * attempts are stored: a client flooding past its limit neither extends
  * its own lockout nor grows the table, nor takes the write lock.
+ *
+ * The clock is the wall clock (the count must agree across processes and
+ * restarts), and it can step. A step forward only ages slices sooner. A
+ * step back would leave slices "in the future", counting until the clock
+ * caught up with them: a lockout as long as the step, while Retry-After
+ * promised a window. So a slice found starting after the current one is
+ * moved back into the current one, under the write lock: the attempts
+ * still count, as if made now, and leave the window a window and a slice
+ * later at most, which is what Retry-After then says.
  */
 #include "config.h"
 
@@ -85,12 +94,12 @@ run_stmt(struct db *db, const char *sql, int nparam, int64_t a, int64_t b)
 
 /*
  * Runs a statement from db's cache binding key as ?1 and t as ?2, and
- * reads up to two integer columns of its one row into *c0 and *c1 (NULL
+ * reads up to three integer columns of its one row into c[0..2] (NULL
  * columns read as 0). Returns 0, or -1 with the reason recorded.
  */
 static int
 run_keyed(struct db *db, const char *sql, const char *key, size_t keylen,
-    int64_t t, int64_t *c0, int64_t *c1)
+    int64_t t, int64_t c[3])
 {
 	sqlite3_stmt	*st;
 	int		 rc = SQLITE_ERROR;
@@ -100,9 +109,10 @@ run_keyed(struct db *db, const char *sql, const char *key, size_t keylen,
 	if (sqlite3_bind_text(st, 1, key, (int)keylen, SQLITE_STATIC) ==
 	    SQLITE_OK && sqlite3_bind_int64(st, 2, t) == SQLITE_OK)
 		rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && c0 != NULL) {
-		*c0 = sqlite3_column_int64(st, 0);
-		*c1 = sqlite3_column_int64(st, 1);
+	if (rc == SQLITE_ROW && c != NULL) {
+		c[0] = sqlite3_column_int64(st, 0);
+		c[1] = sqlite3_column_int64(st, 1);
+		c[2] = sqlite3_column_int64(st, 2);
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		db_set_error(db, "rate limit");
@@ -111,14 +121,26 @@ run_keyed(struct db *db, const char *sql, const char *key, size_t keylen,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Counts key's attempts in the window, and finds its oldest slice. */
+/*
+ * Counts key's attempts in the window, finds its oldest slice, and tells
+ * whether any slice starts after the current one (the clock stepped back).
+ */
 static int
 count_attempts(struct db *db, const char *key, size_t keylen,
-    const struct window *w, int64_t *count, int64_t *oldest)
+    const struct window *w, int64_t *count, int64_t *oldest, int *future)
 {
-	return run_keyed(db, "SELECT coalesce(sum(n), 0), min(slice_s) "
-	    "FROM attempt_counts WHERE key = ?1 AND slice_s > ?2",
-	    key, keylen, w->cutoff, count, oldest);
+	int64_t	c[3] = { 0, 0, 0 };
+
+	if (run_keyed(db, "SELECT coalesce(sum(n), 0), min(slice_s), "
+	    "coalesce(max(slice_s), 0) FROM attempt_counts "
+	    "WHERE key = ?1 AND slice_s > ?2",
+	    key, keylen, w->cutoff, c) == -1)
+		return -1;
+	*count = c[0];
+	*oldest = c[1];
+	if (future != NULL)
+		*future = c[2] > w->now_slice;
+	return 0;
 }
 
 static int
@@ -127,14 +149,31 @@ record_attempt(struct db *db, const char *key, size_t keylen,
 {
 	return run_keyed(db, "INSERT INTO attempt_counts (key, slice_s, n) "
 	    "VALUES (?1, ?2, 1) ON CONFLICT (key, slice_s) DO UPDATE "
-	    "SET n = n + 1", key, keylen, w->now_slice, NULL, NULL);
+	    "SET n = n + 1", key, keylen, w->now_slice, NULL);
+}
+
+/*
+ * Moves the slices of every client that start after the current one into
+ * the current one (see the top of the file). Finds nothing, through the
+ * index on slice_s, unless the clock stepped back.
+ */
+static int
+pull_back_future(struct db *db, const struct window *w)
+{
+	return run_stmt(db, "INSERT INTO attempt_counts (key, slice_s, n) "
+	    "SELECT key, ?1, sum(n) FROM attempt_counts WHERE slice_s > ?1 "
+	    "GROUP BY key ON CONFLICT (key, slice_s) DO UPDATE "
+	    "SET n = n + excluded.n", 1, w->now_slice, 0) == -1 ||
+	    run_stmt(db, "DELETE FROM attempt_counts WHERE slice_s > ?1", 1,
+	    w->now_slice, 0) == -1 ? -1 : 0;
 }
 
 /*
  * The oldest slice leaves the window at oldest + slice + window: the
  * client is told to come back then, rounded up to whole seconds, at least
- * 1 and (should the clock have stepped back) at most a window and a slice.
- * With nothing stored (a limit of 0) it is the window.
+ * 1; the oldest slice is never after the current one, so it is at most a
+ * window and a slice (the cap only guards that). With nothing stored (a
+ * limit of 0) it is the window.
  */
 static unsigned int
 seconds_until_free(int64_t count, int64_t oldest, const struct window *w,
@@ -171,8 +210,8 @@ decide_locked(struct db *db, const char *key, size_t keylen,
 	 * bigger than one window of accepted traffic.
 	 */
 	if (run_stmt(db, "DELETE FROM attempt_counts WHERE slice_s <= ?1", 1,
-	    w->cutoff, 0) == -1 ||
-	    count_attempts(db, key, keylen, w, count, oldest) == -1)
+	    w->cutoff, 0) == -1 || pull_back_future(db, w) == -1 ||
+	    count_attempts(db, key, keylen, w, count, oldest, NULL) == -1)
 		goto out;
 	if (*count < (int64_t)max &&
 	    record_attempt(db, key, keylen, w) == -1)
@@ -199,6 +238,7 @@ ratelimit_hit(struct db *db, const char *key, int64_t now_ms,
 	struct window	w;
 	int64_t		count = 0, oldest = 0;
 	size_t		keylen;
+	int		future = 0;
 	enum prov_err	rc;
 
 	*retry_after = 0;
@@ -210,11 +250,13 @@ ratelimit_hit(struct db *db, const char *key, int64_t now_ms,
 	/*
 	 * A count only grows by accepted attempts, which a refusal does not
 	 * add to, so a client at its limit now is refused on what a plain
-	 * read sees, without waiting for the write lock.
+	 * read sees, without waiting for the write lock; unless some of its
+	 * slices lie in the future, which only the write lock can move.
 	 */
-	if (count_attempts(db, key, keylen, &w, &count, &oldest) == -1)
+	if (count_attempts(db, key, keylen, &w, &count, &oldest, &future) ==
+	    -1)
 		return PROV_UNAVAIL;
-	if (count < (int64_t)max &&
+	if ((count < (int64_t)max || future) &&
 	    (rc = decide_locked(db, key, keylen, &w, max, &count, &oldest)) !=
 	    PROV_LIMITED)
 		return rc;

@@ -52,6 +52,8 @@ req_method(const char *name)
 		return REQ_HEAD;
 	if (strcmp(name, "POST") == 0)
 		return REQ_POST;
+	if (strcmp(name, "DELETE") == 0)
+		return REQ_DELETE;
 	return REQ_OTHER;
 }
 
@@ -266,11 +268,16 @@ req_parse_register(const char *body, size_t len, struct reg_body *out,
 	memcpy(out->hostname, s, slen);
 	out->hostname[slen] = '\0';
 
-	if (reg_member(obj, "mac", &s, &slen, "mac is required",
+	/* An absent MAC is an unknown one: see validate_reg_mac(). */
+	s = NULL;
+	slen = 0;
+	if (json_object_object_get_ex(obj, "mac", NULL) &&
+	    reg_member(obj, "mac", &s, &slen, "mac is required",
 	    "mac must be a string", msg) != PROV_OK)
 		goto out;
-	if (!validate_mac(s, slen, out->mac)) {
-		*msg = "mac must be six hex octets separated by ':' or '-'";
+	if (!validate_reg_mac(s, slen, out->mac)) {
+		*msg = "mac must be six hex octets separated by ':' or '-', "
+		    "or \"unknown\"";
 		goto out;
 	}
 	*msg = NULL;

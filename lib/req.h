@@ -27,6 +27,7 @@
 #define REQ_HEAD	0x02
 #define REQ_POST	0x04
 #define REQ_OTHER	0x08	/* anything else, never allowed */
+#define REQ_DELETE	0x10
 
 /* The streams of one request. */
 struct req_io {
@@ -101,14 +102,15 @@ void		req_free(struct req *r);
 /* A parsed, validated /register body. */
 struct reg_body {
 	char	hostname[PROV_MAX_HOSTNAME + 1];
-	char	mac[VALIDATE_MAC_LEN + 1];	/* "aa:bb:cc:dd:ee:ff" */
+	char	mac[VALIDATE_MAC_LEN + 1];	/* "aa:bb:cc:dd:ee:ff" or "" */
 };
 
 /*
  * Parses a /register body: exactly one JSON object (RFC 8259, strict, valid
  * UTF-8, nesting at most PROV_MAX_JSON_DEPTH, nothing after it but
- * whitespace) with string members "hostname" and "mac" that pass
- * validate_hostname() and validate_mac(). Other members are ignored; when
+ * whitespace) with a string member "hostname" that passes
+ * validate_hostname() and a "mac" that validate_reg_mac() takes (absent
+ * for unknown, or a string). Other members are ignored; when
  * a member appears twice, the last one counts (json-c keeps one value per
  * key). Returns PROV_OK with out filled, PROV_ENOMEM, or PROV_BADREQ with
  * *msg set to a fixed client-safe explanation that never quotes the input.

@@ -131,6 +131,12 @@ append_decimal(char **at, const char *end, uint64_t v)
 int
 resp_begin(struct req *r, int status, long long length)
 {
+	return resp_begin_as(r, status, length, "application/json");
+}
+
+int
+resp_begin_as(struct req *r, int status, long long length, const char *type)
+{
 	char		 head[256], *at = head;
 	const char	*end = head + sizeof head;
 
@@ -141,8 +147,9 @@ resp_begin(struct req *r, int status, long long length)
 	    append_decimal(&at, end, (uint64_t)status) == -1 ||
 	    append(&at, end, " ") == -1 ||
 	    append(&at, end, resp_reason(status)) == -1 ||
-	    append(&at, end, "\r\nContent-Type: application/json\r\n"
-	    "Cache-Control: no-store\r\n") == -1)
+	    append(&at, end, "\r\nContent-Type: ") == -1 ||
+	    append(&at, end, type) == -1 ||
+	    append(&at, end, "\r\nCache-Control: no-store\r\n") == -1)
 		return -1;
 	if (length >= 0 && (append(&at, end, "Content-Length: ") == -1 ||
 	    append_decimal(&at, end, (uint64_t)length) == -1 ||
@@ -242,7 +249,8 @@ allow_list(unsigned int methods, char *buf, size_t len)
 	static const struct {
 		unsigned int	 bit;
 		const char	*name;
-	} m[] = { { REQ_GET, "GET" }, { REQ_HEAD, "HEAD" }, { REQ_POST, "POST" } };
+	} m[] = { { REQ_GET, "GET" }, { REQ_HEAD, "HEAD" }, { REQ_POST, "POST" },
+	    { REQ_DELETE, "DELETE" } };
 	size_t	i;
 
 	buf[0] = '\0';

@@ -3,8 +3,9 @@
  *
  * This is the only place that writes response headers, and the only place
  * that turns an enum prov_err into a status and an {"error": "..."} body,
- * so every endpoint answers alike. Every response is JSON and carries
- * "Cache-Control: no-store" (bodies may hold keys or the machine list).
+ * so every endpoint answers alike. Every response is JSON (but /metrics'
+ * Prometheus text) and carries "Cache-Control: no-store" (bodies may hold
+ * keys or the machine list).
  *
  * Output goes through the request's stream and is not flushed until the
  * request ends (libfcgi buffers it), except by resp_flush() while streaming:
@@ -37,6 +38,10 @@ const char	*resp_reason(int status);
  * headers were already sent or the client is gone.
  */
 int		resp_begin(struct req *r, int status, long long length);
+
+/* The same with another Content-Type (a fixed string, not input). */
+int		resp_begin_as(struct req *r, int status, long long length,
+		    const char *type);
 
 /*
  * Adds one header. Refuses (-1, nothing written) a name that is not an

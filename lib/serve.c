@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "resp.h"
 #include "serve.h"
@@ -146,7 +147,7 @@ serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
 
 	/* No endpoint has sub-resources: /machines/42 is not a thing. */
 	pi = req_param(&r, "PATH_INFO");
-	if (pi != NULL && *pi != '\0')
+	if (pi != NULL && *pi != '\0' && !ep->subpaths)
 		e = PROV_NOTFOUND;
 	else if (!(r.method & ep->methods))
 		e = PROV_METHOD;
@@ -164,7 +165,10 @@ serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
 		if (e == PROV_UNAVAIL)
 			req_why(&r, "rate limit: %s", db_errmsg(ctx->db));
 	}
-	if (e == PROV_OK && ep->auth)
+	if (e == PROV_OK && ep->auth == ENDPOINT_AUTH_ADMIN)
+		e = auth_check_admin(ctx->admin, ctx->auth,
+		    req_param(&r, "HTTP_AUTHORIZATION"));
+	else if (e == PROV_OK && ep->auth)
 		e = auth_check(ctx->auth, req_param(&r, "HTTP_AUTHORIZATION"));
 	if (e == PROV_OK && r.method == REQ_POST)
 		e = req_read_body(&r, PROV_MAX_BODY);
@@ -183,6 +187,7 @@ serve_request(const struct endpoint *ep, const struct serve_ctx *ctx,
 	if (r.out_failed && r.why[0] == '\0')
 		req_why(&r, "client went away");
 	log_request(ep->name, r.addr, status, req_elapsed_ms(&r), r.why);
+	metrics_request(ctx->cfg, ep->name, status);
 	req_free(&r);
 	return status;
 }
@@ -277,7 +282,7 @@ static int
 serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 {
 	FCGX_Request		 fr;
-	struct auth		 auth;
+	struct auth		 auth, admin;
 	struct serve_ctx	 ctx;
 	struct req_io		 io = { fcgi_read, fcgi_write, fcgi_flush, &fr };
 	int			 rc = 0, ar;
@@ -294,8 +299,10 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 	if ((ctx.db = serve_open_db(cfg)) == NULL)
 		return 1;
 	auth_init(&auth, cfg->token_path);
+	auth_init(&admin, cfg->admin_token_path);
 	ctx.cfg = cfg;
 	ctx.auth = &auth;
+	ctx.admin = &admin;
 	if (FCGX_InitRequest(&fr, fd, 0) != 0) {
 		log_msg("cannot set up a FastCGI request");
 		rc = 1;
@@ -317,6 +324,7 @@ serve_fcgi(const struct endpoint *ep, const struct conf *cfg, int fd)
 	FCGX_Free(&fr, 1);
 out:
 	auth_clear(&auth);
+	auth_clear(&admin);
 	db_close(ctx.db);
 	return rc;
 }
@@ -329,18 +337,21 @@ out:
 static int
 serve_cgi(const struct endpoint *ep, const struct conf *cfg)
 {
-	struct auth		 auth;
+	struct auth		 auth, admin;
 	struct serve_ctx	 ctx;
 	struct req_io		 io = { cgi_read, cgi_write, cgi_flush, NULL };
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.db = serve_open_db(cfg);
 	auth_init(&auth, cfg->token_path);
+	auth_init(&admin, cfg->admin_token_path);
 	ctx.cfg = cfg;
 	ctx.auth = &auth;
+	ctx.admin = &admin;
 	(void)serve_request(ep, &ctx, &io, (const char *const *)environ);
 	(void)fflush(stdout);
 	auth_clear(&auth);
+	auth_clear(&admin);
 	db_close(ctx.db);
 	return 0;
 }

@@ -20,7 +20,10 @@
 struct endpoint {
 	const char	*name;		/* "register": messages and log lines */
 	unsigned int	 methods;	/* REQ_* bits it answers */
-	int		 auth;		/* needs "Authorization: Bearer" */
+	int		 auth;		/* needs "Authorization: Bearer": */
+#define ENDPOINT_AUTH_ENROLL	1	/* the enrollment token */
+#define ENDPOINT_AUTH_ADMIN	2	/* the admin token; enrollment: 403 */
+	int		 subpaths;	/* takes PATH_INFO (/machines/42) */
 	int		 ratelimited;	/* every attempt counts, before auth */
 	unsigned int	 conf_needs;	/* CONF_NEED_* for conf_load() */
 	/*
@@ -36,6 +39,7 @@ struct serve_ctx {
 	const struct conf	*cfg;
 	struct db		*db;
 	struct auth		*auth;
+	struct auth		*admin;		/* the admin token */
 };
 
 /*

@@ -80,6 +80,17 @@ validate_mac(const char *s, size_t len, char *out)
 }
 
 int
+validate_reg_mac(const char *s, size_t len, char *out)
+{
+	if (s == NULL || len == 0 ||
+	    (len == 7 && memcmp(s, "unknown", 7) == 0)) {
+		out[0] = '\0';
+		return 1;
+	}
+	return validate_mac(s, len, out);
+}
+
+int
 validate_name(const char *s, size_t len)
 {
 	size_t	i;

@@ -31,6 +31,15 @@ int	validate_hostname(const char *s, size_t len);
 int	validate_mac(const char *s, size_t len, char *out);
 
 /*
+ * A MAC as a registration may give it: what validate_mac() accepts, or one
+ * the client could not tell, which is written as "" into out. A client
+ * cannot tell when the member is absent (s NULL), empty, or exactly
+ * "unknown": the ISOs built for the Flask provisioner send that, their
+ * MAC pipeline needing an awk they do not carry. Anything else is refused.
+ */
+int	validate_reg_mac(const char *s, size_t len, char *out);
+
+/*
  * A headscale user name we are willing to put on a command line: 1 to 63
  * letters, digits, '.', '_' or '-', starting with a letter or digit (so it
  * can never be read as an option).

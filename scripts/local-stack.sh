@@ -87,7 +87,7 @@ if ((build)); then
 	make -C "$builddir" -j"$(nproc)"
 fi
 
-for name in health register machines; do
+for name in health register machines metrics; do
 	[[ -x $builddir/cgi-bin/$name ]] ||
 		die "$builddir/cgi-bin/$name is missing; build first (without --no-build)"
 done
@@ -100,6 +100,7 @@ data="$state/data" sockets="$state/sock" logs="$state/logs"
 mkdir -p "$data" "$sockets" "$logs" "$state/caddy"
 chmod 0700 "$data"
 token_file="$data/enroll-token"
+admin_file="$data/admin-token"
 
 # sun_path holds 108 bytes.
 ((${#sockets} < 90)) || die "state directory path too long for sockets: $state"
@@ -110,10 +111,12 @@ if [[ -n $(ss -ltnH "sport = :$port") ]]; then
 	die "something already listens on port $port (set PROVISIONER_HTTP_PORT)"
 fi
 
-if [[ ! -s $token_file ]]; then
-	(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$token_file" &&
-		echo >>"$token_file")
-fi
+for f in "$token_file" "$admin_file"; do
+	if [[ ! -s $f ]]; then
+		(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$f" &&
+			echo >>"$f")
+	fi
+done
 
 hs_env=()
 if ((!standin)) && real=$(command -v headscale); then
@@ -176,7 +179,7 @@ wait_for() {
 	die "$what did not come up; see $logs"
 }
 
-for name in health register machines; do
+for name in health register machines metrics; do
 	setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		PROVISIONER_DATA_DIR="$data" "${hs_env[@]}" \
 		"$builddir/cgi-bin/$name" --listen "$sockets/$name.sock" \
@@ -200,25 +203,34 @@ health_ok() {
 wait_for caddy health_ok
 
 q_token=$(printf '%q' "$token_file")
+q_admin=$(printf '%q' "$admin_file")
 cat <<EOF
 
 sovran-provisioner is running at $url
-  token file: $token_file
+  token file: $token_file (enrollment: /register)
+  admin file: $admin_file (operator: /machines, /metrics)
   logs:       $logs/
 
 Try:
   curl -sS $url/health
-  curl -sS -X POST -H "Authorization: Bearer \$(cat $q_token)" \\
-       -H 'Content-Type: application/json' \\
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_token)" |
+    curl -sS --config - -X POST -H 'Content-Type: application/json' \\
        -d '{"hostname":"demo-1","mac":"52:54:00:12:34:56"}' $url/register
-  curl -sS -H "Authorization: Bearer \$(cat $q_token)" $url/machines
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_admin)" |
+    curl -sS --config - $url/machines
+  printf 'header = "Authorization: Bearer %s"\\n' "\$(cat $q_admin)" |
+    curl -sS --config - $url/metrics
+
+  (The tokens go to curl on its standard input, never on its command
+  line, where the process list would show them.)
 
 EOF
 
 say "self-check: registering local-check"
 body=$(mktemp)
-code=$(curl -sS -o "$body" -w '%{http_code}' -X POST \
-	-H "Authorization: Bearer $(tr -d '\n' <"$token_file")" \
+# The token reaches curl on stdin (--config -), from the printf builtin.
+code=$(printf 'header = "Authorization: Bearer %s"\n' "$(tr -d '\n' <"$token_file")" |
+	curl -sS --config - -o "$body" -w '%{http_code}' -X POST \
 	-H 'Content-Type: application/json' \
 	--data-binary '{"hostname":"local-check","mac":"52:54:00:00:00:01"}' \
 	"$url/register") || code=000

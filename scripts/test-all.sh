@@ -10,7 +10,7 @@
 # valgrind and a fuzzing smoke (docs/reliability.md), then prints one
 # summary line,
 #
-#	N passed, N failed
+#	N passed, N failed, N skipped
 #
 # as the last line on stdout, and exits non-zero if anything failed.
 # Progress, timings and the logs of whatever failed go to stderr; each
@@ -18,12 +18,15 @@
 #
 # Each stage adds to the counts: a stage whose output carries automake's
 # test-suite summary adds its cases (PASS + XFAIL passed; FAIL + XPASS +
-# ERROR failed); any other stage, or one run with --once, adds one pass or
+# ERROR failed; SKIP skipped: a case that could not run here, which the
+# summary must not hide); any other stage, or one run with --once, adds one pass or
 # one failure. Preparation steps (deps, autogen, configure, build) add only
 # their failures. To add a stage, append a `stage NAME COMMAND...` line
 # below.
 #
 # Options: --no-deps skips scripts/deps.sh. BUILD_DIR overrides ./build.
+# Sourced with TEST_ALL_FUNCTIONS_ONLY=1, it only defines its functions
+# (for its own tests).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,18 +47,42 @@ done
 
 passed=0
 failed=0
+skipped=0
 started=$SECONDS
 
 note() {
 	printf '%s\n' "$*" >&2
 }
 
-# count LOG: prints "pass fail" from automake's summary in LOG, or nothing
-# when LOG has none.
+# count LOG: prints "pass fail skip" from automake's summaries in LOG, or
+# nothing when LOG has none.
 count() {
 	awk '/^# (PASS|XFAIL): / { p += $3; seen = 1 }
 	     /^# (FAIL|XPASS|ERROR): / { f += $3; seen = 1 }
-	     END { if (seen) print p + 0, f + 0 }' "$1"
+	     /^# SKIP: / { s += $3; seen = 1 }
+	     END { if (seen) print p + 0, f + 0, s + 0 }' "$1"
+}
+
+# configure_dir DIR ARGS...: DIR configured with exactly ARGS. A build
+# configured otherwise (without --enable-werror, say) is configured again
+# and cleaned, since make does not rebuild objects when only the flags
+# changed; one configured the same way is left as it is.
+configure_dir() {
+	local dir=$1 want have
+	local -a had
+	shift
+	mkdir -p "$dir" && cd "$dir" || return 1
+	want=$(printf '%s\n' "$@" | sort)
+	if [[ -x config.status ]]; then
+		# config.status quotes the arguments as the shell would.
+		eval "had=($(./config.status --config))"
+		have=$(printf '%s\n' "${had[@]}" | sort)
+		[[ $have == "$want" ]] && return 0
+		note "    $dir was configured with: ${had[*]:-no options}; configuring with: $* and rebuilding"
+		"$top/configure" "$@" && make clean
+		return
+	fi
+	"$top/configure" "$@"
 }
 
 # show_failure LOG: what a reader needs to see of a failed stage.
@@ -85,7 +112,7 @@ show_failure() {
 # run_stage KIND NAME COMMAND...: KIND "prep" counts only a failure,
 # "once" one result whatever the output says, "tests" the cases.
 run_stage() {
-	local kind=$1 name=$2 log t0 rc p f counts=
+	local kind=$1 name=$2 log t0 rc p f s=0 counts=
 	shift 2
 	log="$logdir/$name.log"
 	t0=$SECONDS
@@ -96,7 +123,7 @@ run_stage() {
 		counts=$(count "$log")
 	fi
 	if [[ -n $counts ]]; then
-		read -r p f <<<"$counts"
+		read -r p f s <<<"$counts"
 		# A non-zero exit with no failing case (a build error, a crash
 		# of the harness) is still a failure.
 		if ((rc != 0 && f == 0)); then
@@ -112,10 +139,11 @@ run_stage() {
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
+	skipped=$((skipped + s))
 	if ((rc == 0)); then
-		note "    ok ($((SECONDS - t0))s${counts:+, $p passed})"
+		note "    ok ($((SECONDS - t0))s${counts:+, $p passed, $s skipped})"
 	else
-		note "    FAILED (exit $rc, $((SECONDS - t0))s, $p passed, $f failed)"
+		note "    FAILED (exit $rc, $((SECONDS - t0))s, $p passed, $f failed, $s skipped)"
 		show_failure "$log"
 	fi
 	return "$rc"
@@ -135,6 +163,10 @@ stage() {
 	fi
 }
 
+if [[ -n ${TEST_ALL_FUNCTIONS_ONLY:-} ]]; then
+	return 0
+fi
+
 mkdir -p "$logdir" || exit 1
 
 # Preparation. A failed step makes the stages after it fail too, which the
@@ -148,7 +180,7 @@ if [[ ! -x $top/configure ]]; then
 	prep autogen "$top/autogen.sh"
 fi
 configure_build() (
-	cd "$builddir" && "$top/configure" --enable-werror
+	configure_dir "$builddir" --enable-werror
 )
 prep configure configure_build
 prep build make -C "$builddir" -j"$jobs"
@@ -162,11 +194,8 @@ stage --once distcheck make -C "$builddir" -j"$jobs" distcheck
 # report fails the stage.
 sanitizers() (
 	dir="$builddir/asan" reports="$logdir/sanitizer-reports" rc=0
-	rm -rf "$reports" && mkdir -p "$dir" "$reports" && cd "$dir" || exit 1
-	if [[ ! -f Makefile ]]; then
-		"$top/configure" --enable-werror --enable-asan --enable-ubsan ||
-			exit 1
-	fi
+	rm -rf "$reports" && mkdir -p "$reports" || exit 1
+	configure_dir "$dir" --enable-werror --enable-asan --enable-ubsan || exit 1
 	export ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan"
 	export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan"
 	make -j"$jobs" check || rc=$?
@@ -185,11 +214,7 @@ stage valgrind make -C "$builddir" -j"$jobs" check-valgrind
 # Every libFuzzer target for 20 s, built with clang in build/fuzz.
 fuzz_smoke() (
 	dir="$builddir/fuzz"
-	mkdir -p "$dir" && cd "$dir" || exit 1
-	if [[ ! -f Makefile ]]; then
-		CC=clang "$top/configure" --enable-werror --enable-fuzzing ||
-			exit 1
-	fi
+	configure_dir "$dir" --enable-werror --enable-fuzzing CC=clang || exit 1
 	make -j"$jobs" fuzz-targets &&
 		FUZZ_BUILD_DIR="$dir" FUZZ_RUN_DIR="$logdir/fuzz" \
 			"$top/tests/fuzz/run.sh" 20
@@ -197,5 +222,5 @@ fuzz_smoke() (
 stage --once fuzz fuzz_smoke
 
 note "==> done in $((SECONDS - started))s"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 ((failed == 0))

@@ -29,7 +29,7 @@ seconds=${1:-300}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-	targets=(register auth request users preauthkey)
+	targets=(register auth request users preauthkey hsview)
 fi
 
 if [[ ! $seconds =~ ^[1-9][0-9]*$ ]]; then
@@ -46,7 +46,7 @@ max_len() {
 	case $1 in
 	register | auth) echo 2048 ;;
 	request | preauthkey) echo 4096 ;;
-	users) echo 8192 ;;
+	users | hsview) echo 8192 ;;
 	*) echo 4096 ;;
 	esac
 }

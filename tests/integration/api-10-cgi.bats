@@ -199,7 +199,7 @@ private_data_dir() {
 
 @test "register: a bad MAC address is 400" {
 	local m
-	for m in '' aa:bb:cc:dd:ee aa:bb:cc:dd:ee:ff:00 aa:bb:cc:dd:ee:gg \
+	for m in Unknown 'unknown ' aa:bb:cc:dd:ee aa:bb:cc:dd:ee:ff:00 aa:bb:cc:dd:ee:gg \
 	    aabbccddeeff aa-bb:cc-dd:ee-ff 'aa:bb:cc:dd:ee:ff ' a:bb:cc:dd:ee:ff \
 	    aaa:bb:cc:dd:ee:ff; do
 		cgi register POST "$(register_body cgi-mac "$m")"
@@ -209,7 +209,7 @@ private_data_dir() {
 	done
 	cgi register POST '{"hostname":"cgi-mac","mac":42}'
 	assert_equal "$CGI_STATUS" 400
-	cgi register POST '{"hostname":"cgi-mac"}'
+	cgi register POST '{"hostname":"cgi-mac","mac":null}'
 	assert_equal "$CGI_STATUS" 400
 }
 

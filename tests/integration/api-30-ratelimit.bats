@@ -49,7 +49,7 @@ attempt() {
 	assert_equal "$HTTP_STATUS" 200
 	attempt 127.0.0.32
 	assert_equal "$HTTP_STATUS" 401
-	http POST /register --from 127.0.0.32 -H "Authorization: Bearer $STACK_TOKEN" \
+	http POST /register --from 127.0.0.32 -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary 'not json'
 	assert_equal "$HTTP_STATUS" 400
 	attempt 127.0.0.32 "$STACK_TOKEN"
@@ -108,7 +108,7 @@ attempt() {
 	for ((i = 0; i <= 2 * LIMIT; i++)); do
 		http GET /health --from 127.0.0.38
 		assert_equal "$HTTP_STATUS" 200
-		http GET /machines --from 127.0.0.38 -H "Authorization: Bearer $STACK_TOKEN"
+		http GET /machines --from 127.0.0.38 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 		assert_equal "$HTTP_STATUS" 200
 	done
 }

@@ -19,7 +19,7 @@ teardown_file() {
 
 # machines [--from ADDR] [curl args...]: GET /machines with the token.
 machines() {
-	http GET /machines "$@" -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines "$@" -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 }
 
 @test "health: GET and HEAD are 200 without a token" {
@@ -40,7 +40,7 @@ machines() {
 	assert_equal "$HTTP_STATUS" 401
 	assert_json_error
 	assert_regex "$(header WWW-Authenticate)" '^Bearer'
-	http GET /machines -H "Authorization: Bearer $(new_token)"
+	http GET /machines -H @"$(auth_file "$(new_token)")"
 	assert_equal "$HTTP_STATUS" 401
 	assert_json_error
 }
@@ -55,7 +55,7 @@ machines() {
 @test "machines: other methods are 405 with Allow" {
 	local m
 	for m in POST PUT DELETE; do
-		http "$m" /machines -H "Authorization: Bearer $STACK_TOKEN"
+		http "$m" /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 		assert_equal "$HTTP_STATUS" 405
 		assert_json_error
 		assert_regex "$(header Allow)" GET
@@ -66,7 +66,7 @@ machines() {
 	local i expires=()
 	for i in 1 2 3; do
 		register "list-$i" "AA:BB:CC:00:40:0$i" '' --from "127.0.0.4$i" \
-		    -H "Authorization: Bearer $STACK_TOKEN"
+		    -H @"$(auth_file "$STACK_TOKEN")"
 		assert_equal "$HTTP_STATUS" 200
 		expires+=("$(jq -r .expires_at <<<"$HTTP_BODY")")
 	done

@@ -70,6 +70,35 @@ adapt() {
 	    "$BATS_TEST_TMPDIR/prod.json"
 }
 
+@test "production: TCP only, no HTTP/3 listener on udp/443" {
+	adapt Caddyfile >"$BATS_TEST_TMPDIR/prod.json"
+	jq -e '[.apps.http.servers[].protocols] == [["h1", "h2"]]' \
+	    "$BATS_TEST_TMPDIR/prod.json"
+}
+
+@test "both: the CGI Status header is removed from every response" {
+	local f
+	for f in Caddyfile Caddyfile.local; do
+		adapt "$f" >"$BATS_TEST_TMPDIR/c.json"
+		jq -e '[.. | objects | select(.handler == "reverse_proxy") |
+			select(.transport.protocol == "fastcgi") |
+			.headers.response.delete == ["Status"]] |
+			length == 3 and all' "$BATS_TEST_TMPDIR/c.json"
+	done
+}
+
+@test "no Status header reaches a client, whatever the status" {
+	http GET /health
+	assert_equal "$HTTP_STATUS" 200
+	assert_equal "$(header Status)" ""
+	http GET /register
+	assert_equal "$HTTP_STATUS" 405
+	assert_equal "$(header Status)" ""
+	http GET /machines
+	assert_equal "$HTTP_STATUS" 401
+	assert_equal "$(header Status)" ""
+}
+
 @test "both: the provisioning routes, body cap and FastCGI transport" {
 	local f site
 	for f in Caddyfile Caddyfile.local; do
@@ -87,14 +116,19 @@ adapt() {
 			sort ==
 			[[\"unix//run/sovran-provisioner/health.sock\", \"fastcgi\", \"/health\", 2000000000],
 			 [\"unix//run/sovran-provisioner/machines.sock\", \"fastcgi\", \"/machines\", 2000000000],
+			 [\"unix//run/sovran-provisioner/metrics.sock\", \"fastcgi\", \"/metrics\", 2000000000],
 			 [\"unix//run/sovran-provisioner/register.sock\", \"fastcgi\", \"/register\", 2000000000]]" \
 		    "$BATS_TEST_TMPDIR/c.json"
 		# Caddy's own errors answered as JSON.
 		jq -e '[.apps.http.servers[].errors.routes // empty | .. | objects |
 			select(.handler == "static_response") | .body] |
 			any(startswith("{\"error\":"))' "$BATS_TEST_TMPDIR/c.json"
-		# Access log on, as JSON.
-		jq -e '[.logging.logs[] | select(.encoder.format == "json")] | length >= 1' \
+		# Access log on, as JSON, without query strings or request
+		# headers.
+		jq -e '[.logging.logs[] | .encoder | select(.format == "filter" and
+		    .wrap.format == "json" and
+		    .fields["request>headers"].filter == "delete" and
+		    .fields["request>uri"].filter == "regexp")] | length >= 1' \
 		    "$BATS_TEST_TMPDIR/c.json"
 	done
 }
@@ -123,10 +157,13 @@ adapt() {
 	done
 }
 
-@test "/machines/<sub> reaches the machines program, which has no such thing" {
+@test "/machines/<sub> reaches the machines program: DELETE only, known ids only" {
 	local log="$STACK_LOGS/machines.log" before
 	before=$(wc -l <"$log")
-	http GET /machines/42 -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines/42 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
+	assert_equal "$HTTP_STATUS" 405
+	assert_equal "$(header Allow)" DELETE
+	http DELETE /machines/424242 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 404
 	assert_json_error
 	wait_until 10 lines_exceed "$log" "$before"
@@ -134,12 +171,12 @@ adapt() {
 
 @test "a program that is down is a JSON 502 from Caddy" {
 	stop_program machines
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	start_program machines
 	assert_equal "$HTTP_STATUS" 502
 	assert_json_error
 	assert_equal "$(header Content-Type)" application/json
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 }
 
@@ -154,7 +191,7 @@ adapt() {
 	local log="$STACK_LOGS/access.log" before
 	wait_until 10 test -s "$log"
 	before=$(wc -l <"$log")
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	register caddy-log aa:bb:cc:00:50:01
 	assert_equal "$HTTP_STATUS" 200
@@ -164,4 +201,28 @@ adapt() {
 	tail -n 2 "$log" | jq -e -s '
 		map([.request.uri, .status]) == [["/machines", 200], ["/register", 200]]'
 	assert_no_secrets "$log" "$STACK_LOGS/caddy.log"
+}
+
+@test "a token in the query string or a misspelt header is not logged" {
+	local log="$STACK_LOGS/access.log" before
+	wait_until 10 test -s "$log"
+	before=$(wc -l <"$log")
+	http POST "/register?token=$STACK_TOKEN&x=1" --data-binary '{}'
+	assert_equal "$HTTP_STATUS" 401
+	http GET /machines -H @"$(header_file "X-Token: $STACK_TOKEN" \
+	    "Authorisation: Bearer $STACK_TOKEN")"
+	assert_equal "$HTTP_STATUS" 401
+	wait_until 10 lines_exceed "$log" $((before + 1))
+	# Both requests are there, the path without its query...
+	tail -n 2 "$log" | jq -e -s '
+		map([.request.uri, .status]) ==
+		    [["/register?(query-not-logged)", 401], ["/machines", 401]]'
+	# ...no request header at all, and the token nowhere.
+	tail -n 2 "$log" | jq -e -s 'all(.[]; .request.headers == null)'
+	run grep -c -F "$STACK_TOKEN" "$log"
+	assert_output 0
+	# What is still logged: where from, what and how it ended.
+	tail -n 1 "$log" | jq -e '.request.method == "GET" and
+	    (.request.remote_ip | length > 0) and .status == 401 and
+	    (.resp_headers | type == "object")'
 }

@@ -147,7 +147,7 @@ hs_in_flight() {
 	register warm-2 aa:bb:cc:00:60:02
 	hs_fault slow 2
 	curl -sS -o "$out.body" -w '%{http_code}' -X POST \
-	    -H "Authorization: Bearer $STACK_TOKEN" \
+	    -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary "$(register_body slow-1 aa:bb:cc:00:60:03)" \
 	    "$STACK_URL/register" >"$out.code" &
 	curl_pid=$!
@@ -203,7 +203,7 @@ hs_in_flight() {
 	kill -KILL "$victim"
 	wait_until "$STACK_WAIT" replaced "$sup" "$victim" 2
 	for i in 1 2 3 4 5 6; do
-		http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+		http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 		assert_equal "$HTTP_STATUS" 200
 	done
 	pid_alive "$sup"
@@ -215,7 +215,7 @@ hs_in_flight() {
 	hs_fault slow 2
 	for i in 1 2; do
 		curl -sS -o /dev/null -w '%{http_code}\n' -X POST \
-		    -H "Authorization: Bearer $STACK_TOKEN" \
+		    -H @"$(auth_file "$STACK_TOKEN")" \
 		    --data-binary "$(register_body par-$i aa:bb:cc:00:60:2$i)" \
 		    "$STACK_URL/register" >>"$out" &
 	done

@@ -26,15 +26,21 @@ teardown() {
 	assert_output --partial "curl -sS http://127.0.0.1:$port/health"
 	assert_output --partial "http://127.0.0.1:$port/register"
 	assert_output --partial "http://127.0.0.1:$port/machines"
+	assert_output --partial "http://127.0.0.1:$port/metrics"
+	assert_output --partial "$state/data/admin-token"
+	# Tokens reach curl on stdin: no printed command carries one.
+	refute_line --regexp 'curl .*Bearer'
 	assert_output --partial 'self-check passed'
 	assert_output --regexp 'POST /register -> 200 .*"headscale_key":"hskey-auth-[A-Za-z0-9_-]{12}-\*\*\*"'
 	# The token and the full key stay out of what is printed.
 	refute_output --partial "$(tr -d '\n' <"$state/data/enroll-token")"
+	refute_output --partial "$(tr -d '\n' <"$state/data/admin-token")"
 	refute_output --regexp 'hskey-auth-[A-Za-z0-9_-]{12}-[A-Za-z0-9_-]{64}'
 	# The registration was recorded, and everything was stopped.
 	assert_equal "$(sqlite3 "$state/data/provisioner.db" \
 	    "SELECT count(*) FROM machines WHERE hostname = 'local-check'")" 1
 	assert_equal "$(stat -c %a "$state/data/enroll-token")" 600
+	assert_equal "$(stat -c %a "$state/data/admin-token")" 600
 	run ss -ltnH "sport = :$port"
 	assert_output ''
 	run ! compgen -G "$state/sock/*.sock"

@@ -34,8 +34,15 @@ snippet() {
 		      str = "str";
 		      nullOr = t: t;
 		      strMatching = re: { inherit re; };
+		      ints.positive = "positive";
 		    };
 		    mkIf = cond: value: if cond then value else { };
+		    mkMerge = builtins.foldl' (a: b:
+		      let m = x: y: if builtins.isAttrs x && builtins.isAttrs y
+		        then x // builtins.mapAttrs (n: v: if x ? ${n} then m x.${n} v else v) y
+		        else y;
+		      in m a b) { };
+		    mkRenamedOptionModule = from: to: { };
 		    hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
 		    escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
 		    stringAfter = deps: text: { inherit deps text; };
@@ -47,6 +54,7 @@ snippet() {
 		    curl = store "curl";
 		    jq = store "jq";
 		    gnused = store "gnused";
+		    gnugrep = store "gnugrep";
 		  };
 		  opts = (import module { config = { }; inherit lib pkgs; }).options.sovran;
 		  group = builtins.head (builtins.attrNames opts);
@@ -63,7 +71,7 @@ snippet() {
 
 @test "the scripts are POSIX sh and shellcheck-clean" {
 	local script
-	for script in sovran-auto-provision deploy-tailscale-connect; do
+	for script in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
 		run -0 head -n 1 "$CLIENT/$script"
 		assert_output '#!/bin/sh'
 		[[ -x $CLIENT/$script ]] || fail "$script is not executable"
@@ -77,14 +85,16 @@ snippet() {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
 	local unit dir="$BATS_TEST_TMPDIR/units"
 	mkdir -p "$dir"
-	for unit in sovran-auto-provision deploy-tailscale-connect; do
+	for unit in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
 		sed "s|@sbindir@|$CLIENT|" "$CLIENT/$unit.service.in" \
 		    >"$dir/$unit.service"
 	done
+	cp "$CLIENT/sovran-deploy-mode.timer" "$dir/"
 	# Unknown keys are only warnings, so any output at all is a failure.
 	run --separate-stderr systemd-analyze verify --man=no \
 	    "$dir/sovran-auto-provision.service" \
-	    "$dir/deploy-tailscale-connect.service"
+	    "$dir/deploy-tailscale-connect.service" \
+	    "$dir/sovran-deploy-mode.service" "$dir/sovran-deploy-mode.timer"
 	assert_success
 	# shellcheck disable=SC2154 # set by run --separate-stderr
 	assert_equal "$stderr" ''
@@ -106,8 +116,8 @@ snippet() {
 
 @test "the built units name the installed scripts" {
 	local unit
-	for unit in sovran-auto-provision deploy-tailscale-connect; do
-		run -0 grep -c -E "^ExecStart=/([^@ ]*/)?sbin/$unit\$" \
+	for unit in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
+		run -0 grep -c -E "^ExecStart=/([^@ ]*/)?sbin/$unit( refresh)?\$" \
 		    "$TOP_BUILDDIR/client/$unit.service"
 		assert_output 1
 	done
@@ -148,6 +158,9 @@ snippet() {
 	tools=$(jq -r '.systemd.services["deploy-tailscale-connect"].path[]' \
 	    <<<"$output" | sed 's/.*-//' | sort | tr '\n' ' ')
 	assert_equal "$tools" "coreutils gnused jq tailscale "
+	tools=$(jq -r '.systemd.services["sovran-deploy-mode"].path[]' \
+	    <<<"$output" | sed 's/.*-//' | sort | tr '\n' ' ')
+	assert_equal "$tools" "coreutils gnugrep tailscale "
 	assert_equal "$(jq -r '.environment.etc["sovran/headscale-server"].text' \
 	    <<<"$output")" https://hs.example.net
 }
@@ -157,7 +170,8 @@ snippet() {
 	nix_eval -E "import $CLIENT/nix/package.nix {
 	    runCommand = name: env: script: script; }"
 	# The build script, run with this tree where the store copy would be.
-	jq -r . <<<"$output" | sed "s|/nix/store/[a-z0-9]*-client|$CLIENT|g" \
+	jq -r . <<<"$output" | sed -e "s|/nix/store/[a-z0-9]*-client|$CLIENT|g" \
+	    -e "s|/nix/store/[a-z0-9]*-\(sovran-deploy-mode.8\)|$TOP_SRCDIR/docs/man/\1|g" \
 	    >"$BATS_TEST_TMPDIR/build.sh"
 	(
 		set -e
@@ -173,9 +187,13 @@ snippet() {
 		# shellcheck source=/dev/null
 		. "$BATS_TEST_TMPDIR/build.sh"
 	)
-	for script in sovran-auto-provision deploy-tailscale-connect; do
+	[[ -f $out/share/man/man8/sovran-deploy-mode.8 &&
+	    -f $out/lib/systemd/system/sovran-deploy-mode.timer ]] ||
+	    fail "sovran-deploy-mode's manual page or timer not installed"
+	run -1 grep -n '@[A-Za-z_]*@' "$out/share/man/man8/sovran-deploy-mode.8"
+	for script in sovran-auto-provision deploy-tailscale-connect sovran-deploy-mode; do
 		[[ -x $out/bin/$script ]] || fail "$script not installed"
-		run -0 grep -x "ExecStart=$out/bin/$script" \
+		run -0 grep -x -E "ExecStart=$out/bin/$script( refresh)?" \
 		    "$out/lib/systemd/system/$script.service"
 	done
 	command -v systemd-analyze >/dev/null || return 0

@@ -15,7 +15,7 @@ bats_load_library bats-support
 bats_load_library bats-assert
 load helper
 
-CLIENT_TOOLS=(sh curl jq head tail tr sed od readlink mktemp rm sleep)
+CLIENT_TOOLS=(sh curl jq head tail tr sed od readlink mktemp rm sleep wc)
 
 setup_file() {
 	stack_start
@@ -402,6 +402,81 @@ odd_server() {
 		refute_up
 		run -0 find "$CLIENT_TMP" -mindepth 1
 		assert_output ''
+		pid_stop "$ODD_PID"
+		ODD_PID=
+	done
+}
+
+_listening() {
+	[[ -n $(ss -ltnH "sport = :$1") ]]
+}
+
+# stream_server: a server that answers every request with a chunked 200
+# (no Content-Length) and streams until the client goes away or 64 MiB
+# are sent, writing how many bytes it sent to $BATS_TEST_TMPDIR/sent. No
+# Caddy directive streams without end, so this is a few lines of Perl
+# (perl-base, on every Debian system).
+stream_server() {
+	local port
+	port=$(free_port)
+	setsid perl -MIO::Socket::INET -e '
+		$SIG{PIPE} = "IGNORE";
+		my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+		    LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die;
+		my $chunk = "a" x 65536;
+		my $sent = 0;
+		while (my $c = $l->accept) {
+			while (defined(my $line = <$c>)) { last if $line =~ /^\r?$/ }
+			print $c "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" .
+			    "Transfer-Encoding: chunked\r\n\r\n";
+			print $c "13\r\n{\"headscale_key\":\"a\r\n";
+			while ($sent < 64 << 20) {
+				last unless print $c sprintf("%x\r\n%s\r\n", length $chunk, $chunk);
+				$sent += length $chunk;
+			}
+			close $c;
+			open(my $f, ">", $ARGV[1]) or die;
+			print $f "$sent\n";
+			close $f;
+		}' "$port" "$BATS_TEST_TMPDIR/sent" \
+	    </dev/null >"$BATS_TEST_TMPDIR/stream.log" 2>&1 3>&- &
+	ODD_PID=$!
+	wait_until "$STACK_WAIT" _listening "$port"
+	printf 'http://127.0.0.1:%s\n' "$port" >"$CONF/provisioner-url"
+}
+
+@test "an endless chunked answer is cut at 64 KiB: exit 4, nothing left" {
+	stream_server
+	client SOVRAN_MAX_ATTEMPTS=1 SOVRAN_HTTP_TIMEOUT=20
+	assert_failure 4
+	run -0 grep -c 'longer than 65536 bytes' "$CLIENT_LOG"
+	refute_up
+	run -0 find "$CLIENT_TMP" -mindepth 1
+	assert_output ''
+	# The client hung up: the server got to send what the socket buffers
+	# hold, not the 64 MiB it would have (or curl's 20 s worth).
+	wait_until 10 test -s "$BATS_TEST_TMPDIR/sent"
+	sent=$(<"$BATS_TEST_TMPDIR/sent")
+	echo "server sent $sent bytes"
+	((sent < 16 << 20))
+}
+
+@test "an answer over 64 KiB with a Content-Length: exit 4 too" {
+	odd_server --status 200 --body "{\"headscale_key\": \"$(head -c 70000 /dev/zero | tr '\0' a)\"}"
+	client SOVRAN_MAX_ATTEMPTS=1
+	assert_failure 4
+	run -0 grep -c 'longer than 65536 bytes' "$CLIENT_LOG"
+	refute_up
+}
+
+@test "a key with a control character, a trailing newline included, is refused: exit 4" {
+	local key
+	for key in 'hskey-auth-x\n' 'hskey-auth-x\nmore' '\nhskey-auth-x' 'hskey\tauth' 'hskey-auth-x\r'; do
+		odd_server --status 200 --body "{\"headscale_key\": \"$key\", \"login_server\": \"https://hs.test\"}"
+		client SOVRAN_MAX_ATTEMPTS=1
+		assert_failure 4
+		run -0 grep -c 'no usable headscale_key' "$CLIENT_LOG"
+		refute_up
 		pid_stop "$ODD_PID"
 		ODD_PID=
 	done

@@ -68,6 +68,34 @@ creates() {
 	assert_output "admin sovran-deploy"
 }
 
+@test "the admin token: created apart from the enrollment token, kept, repaired" {
+	boot
+	assert_success
+	refute_output --partial "$(cat "$data/admin-token")"
+	run -0 stat -c '%a %U %s' "$data/admin-token"
+	assert_output "600 $owner 65"
+	run -0 cat "$data/admin-token"
+	assert_output --regexp '^[0-9a-f]{64}$'
+	[[ $(cat "$data/admin-token") != "$(cat "$data/enroll-token")" ]]
+	# Kept as it is on the next run.
+	cp -p "$data/admin-token" "$dir/admin.first"
+	boot
+	assert_success
+	run -0 cmp "$dir/admin.first" "$data/admin-token"
+	# Blank: replaced, and the log says so.
+	: >"$data/admin-token"
+	boot
+	assert_success
+	assert_output --partial "admin-token is empty or only white space"
+	run -0 cat "$data/admin-token"
+	assert_output --regexp '^[0-9a-f]{64}$'
+	# Missing: created again.
+	rm "$data/admin-token"
+	boot
+	assert_success
+	[[ -s $data/admin-token ]]
+}
+
 @test "the token never appears in the output" {
 	boot
 	assert_success
@@ -235,6 +263,124 @@ creates() {
 	assert_output --partial "not a directory"
 }
 
+# plant_victim: a file of the test runner's (root's, when run as root) that
+# a hostile service user would like rewritten or handed over, with a copy to
+# compare against; and the data directory, the service user's.
+plant_victim() {
+	printf 'root-owned: do not touch\n' >"$dir/victim"
+	chmod 0644 "$dir/victim"
+	cp -p "$dir/victim" "$dir/victim.orig"
+	victim_stat=$(stat -c '%a %U %G %s %Y' "$dir/victim")
+	mkdir -m 0750 "$data"
+	[[ $(id -u) -ne 0 ]] || chown nobody "$data"
+}
+
+# assert_victim_untouched: same bytes, mode, owner and time as planted.
+assert_victim_untouched() {
+	run -0 cmp "$dir/victim.orig" "$dir/victim"
+	assert_equal "$(stat -c '%a %U %G %s %Y' "$dir/victim")" "$victim_stat"
+}
+
+@test "an empty or blank token is replaced, and the log says so" {
+	local blank
+	for blank in '' $' \n\t\n'; do
+		rm -rf "$data"
+		mkdir -m 0750 "$data"
+		[[ $(id -u) -ne 0 ]] || chown nobody "$data"
+		printf '%s' "$blank" >"$data/enroll-token"
+		boot
+		assert_success
+		assert_output --partial "enroll-token is empty or only white space"
+		assert_output --partial "replaced $data/enroll-token"
+		run -0 cat "$data/enroll-token"
+		assert_output --regexp '^[0-9a-f]{64}$'
+		run -0 stat -c '%a %U %h' "$data/enroll-token"
+		assert_output "600 $owner 1"
+		[[ ! -e $data/.enroll-token.new ]]
+	done
+}
+
+@test "a symlink at the database or its WAL: exit 5, the target byte-identical" {
+	plant_victim
+	local name
+	for name in provisioner.db provisioner.db-wal provisioner.db-shm; do
+		ln -s "$dir/victim" "$data/$name"
+		boot
+		assert_failure 5
+		assert_output --partial "$name: "
+		assert_output --partial "refusing to touch it"
+		assert_victim_untouched
+		# Nothing was started: no token, no database.
+		[[ ! -e $data/enroll-token ]]
+		rm "$data/$name"
+		[[ -z $(ls -A "$data") ]]
+	done
+}
+
+@test "a hard link to another file: exit 5, nothing touched" {
+	plant_victim
+	local name
+	for name in enroll-token provisioner.db provisioner.db-wal; do
+		ln "$dir/victim" "$data/$name"
+		boot
+		assert_failure 5
+		assert_output --partial "$name: has 2 hard links"
+		assert_victim_untouched
+		[[ $(ls -A "$data") == "$name" ]]
+		rm "$data/$name"
+	done
+}
+
+@test "a symlink in the database's path is refused by sqlite too" {
+	# The bootstrap's own checks look at the data directory's entries; the
+	# path to it is sqlite's to check (SQLITE_OPEN_NOFOLLOW).
+	mkdir "$dir/real" "$dir/via"
+	ln -s "$dir/real" "$dir/via/link"
+	data="$dir/via/link/data"
+	boot
+	assert_failure 5
+	assert_output --partial "a symbolic link anywhere in its path is refused"
+}
+
+# fake_version TEXT: a headscale that prints TEXT for "version" and is the
+# stand-in otherwise.
+fake_version() {
+	printf '%s' "$1" >"$dir/version.txt"
+	printf '#!/bin/sh\nif [ "$1" = version ]; then cat %s; exit 0; fi\nexec %s "$@"\n' \
+	    "$dir/version.txt" "$HS_STANDIN" >"$dir/hs-version"
+	chmod +x "$dir/hs-version"
+}
+
+@test "headscale version: 0.28.x passes quietly, anything else is a warning" {
+	# The text of 0.28.0 (hscontrol/types/version.go at v0.28.0).
+	fake_version $'headscale version v0.28.0\ncommit: abc\nbuild time: unknown\nbuilt with: go1.25 linux/amd64\n'
+	boot HEADSCALE_BIN="$dir/hs-version"
+	assert_success
+	refute_output --partial "warning"
+	# The stand-in's own answer, and an older release's bare "v0.28.1".
+	boot
+	assert_success
+	refute_output --partial "warning"
+	fake_version $'v0.28.1\n'
+	boot HEADSCALE_BIN="$dir/hs-version"
+	refute_output --partial "warning"
+
+	fake_version $'headscale version v0.27.1\ncommit: abc\n'
+	boot HEADSCALE_BIN="$dir/hs-version"
+	assert_success
+	assert_output --partial 'warning: headscale version is "0.27.1", not 0.28.x'
+	fake_version $'headscale version v0.280.0\n'
+	boot HEADSCALE_BIN="$dir/hs-version"
+	assert_success
+	assert_output --partial 'warning: headscale version is "0.280.0"'
+}
+
+@test "a missing headscale: the version check only warns, the wait exits 3" {
+	boot HEADSCALE_BIN="$dir/no/such/headscale"
+	assert_failure 3
+	assert_line --partial "warning: cannot tell headscale's version"
+}
+
 @test "a run while the API serves leaves it serving with the same token" {
 	stack_start
 	register boot-1 aa:bb:cc:dd:ee:01
@@ -248,7 +394,7 @@ creates() {
 	assert_equal "$(cat "$STACK_TOKEN_FILE")" "$token_before"
 	register boot-2 aa:bb:cc:dd:ee:02
 	assert_equal "$HTTP_STATUS" 200
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	run -0 jq -r '[.[].hostname] | sort | join(" ")' <<<"$HTTP_BODY"
 	assert_output "boot-1 boot-2"

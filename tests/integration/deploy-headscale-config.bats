@@ -116,6 +116,14 @@ broken() {
 	assert_output --partial 'src "*"'
 }
 
+@test "STUN listens on both address families" {
+	# An empty host: Go's ListenPacket then opens one socket for IPv4 and
+	# IPv6 alike, where 0.0.0.0 would serve IPv4 only.
+	json=$(yq -c . "$BATS_TEST_TMPDIR/config.yaml")
+	run -0 jq -r .derp.server.stun_listen_addr <<<"$json"
+	assert_output ":3478"
+}
+
 @test "a real headscale accepts the rendered config (configtest)" {
 	command -v headscale >/dev/null ||
 	    skip "no headscale on PATH (Debian does not package it); the checks above stand in"

@@ -41,7 +41,7 @@ setup_file() {
 	# Each program as its unit runs it: ExecStart from the installed unit,
 	# the socket on fd 0 with mode 0660 (SocketMode=), nothing else.
 	unitdir=$(dirname "$(find "$ROOT" -name sovran-provisioner-bootstrap.service)")
-	for e in health register machines; do
+	for e in health register machines metrics; do
 		read -r -a cmd <<<"$(sed -n 's/^ExecStart=//p' "$unitdir/sovran-provisioner-$e.service")"
 		cmd[0]=$ROOT${cmd[0]}
 		setsid env -i "${ENV[@]}" spawn-fcgi -n -s "$T/sock/$e.sock" -M 0660 \
@@ -68,8 +68,9 @@ setup_file() {
 	    </dev/null >>"$T/logs/caddy.log" 2>&1 3>&- &
 	echo $! >"$T/pids/caddy"
 	export STACK_URL="http://127.0.0.1:$port"
-	export STACK_TOKEN
+	export STACK_TOKEN STACK_ADMIN_TOKEN
 	STACK_TOKEN=$(cat "$T/data/enroll-token")
+	STACK_ADMIN_TOKEN=$(cat "$T/data/admin-token")
 	wait_until "$STACK_WAIT" curl -sf -o /dev/null "$STACK_URL/health" || {
 		tail -n 20 "$T"/logs/*.log >&2
 		return 1
@@ -92,7 +93,7 @@ teardown_file() {
 }
 
 @test "the installed programs took their sockets on standard input" {
-	for e in health register machines; do
+	for e in health register machines metrics; do
 		[[ -S $T/sock/$e.sock ]]
 		run -0 stat -c %a "$T/sock/$e.sock"
 		assert_output 660
@@ -114,7 +115,7 @@ teardown_file() {
 true"
 	run -0 grep -c ' preauthkeys create ' "$T/headscale/standin/calls.log"
 	assert_output 1
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	run -0 jq -r '.[0].hostname' <<<"$HTTP_BODY"
 	assert_output install-test

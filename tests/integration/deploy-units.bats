@@ -8,7 +8,7 @@ bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 
-ENDPOINTS=(health register machines)
+ENDPOINTS=(health register machines metrics)
 
 setup_file() {
 	export ROOT="$BATS_FILE_TMPDIR/root"
@@ -88,7 +88,7 @@ value() {
 	done
 	f=$(unit sovran-provisioner-bootstrap.service)
 	run -0 sh -c "grep -E '^(Type|RemainAfterExit|Wants|After|Before|WantedBy)=' '$f' | sort | tr '\n' ' '"
-	assert_output "After=headscale.service Before=sovran-provisioner-health.service sovran-provisioner-register.service sovran-provisioner-machines.service RemainAfterExit=yes Type=oneshot WantedBy=multi-user.target Wants=headscale.service "
+	assert_output "After=headscale.service Before=sovran-provisioner-health.service sovran-provisioner-register.service sovran-provisioner-machines.service sovran-provisioner-metrics.service RemainAfterExit=yes Type=oneshot WantedBy=multi-user.target Wants=headscale.service "
 }
 
 @test "one owner for the data directory: no StateDirectory, write access to it alone" {

@@ -33,7 +33,7 @@ load helper
 doc_files() {
 	local f
 	for f in "$TOP_SRCDIR"/docs/*.md "$TOP_SRCDIR"/README \
-	    "$TOP_SRCDIR"/docs/man/*.[18]; do
+	    "$TOP_BUILDDIR"/docs/man/*.[18]; do
 		[[ -f $f ]] && printf '%s\n' "$f"
 	done
 }
@@ -221,10 +221,15 @@ tailscale_fx() {
 	    "$TOP_SRCDIR/tests/standin/tailscale" "$@"
 }
 
-# standin_add_node DIR KEY NAME: a machine joins with KEY, as NAME.
+# standin_add_node DIR KEY NAME: a machine joins with KEY, as NAME, and
+# goes offline again.
 standin_add_node() {
-	tailscale_fx "$1" up --login-server=https://hs.example.net \
+	local ts=("$TOP_SRCDIR/tests/standin/tailscale")
+	TAILSCALE_STANDIN_DIR="$1/tailscale.$3" HEADSCALE_STANDIN_STATE="$1/standin" \
+	    "${ts[@]}" up --login-server=https://hs.example.net \
 	    --auth-key="$2" --hostname="$3" >/dev/null
+	TAILSCALE_STANDIN_DIR="$1/tailscale.$3" HEADSCALE_STANDIN_STATE="$1/standin" \
+	    "${ts[@]}" down
 }
 
 # standin_pending_registration DIR: a machine asks to join without a key
@@ -338,10 +343,12 @@ routes() {
 	    "$TOP_SRCDIR/caddy/Caddyfile" | sort -u
 }
 
-# curl_commands: "where<TAB>command" for every documented curl command.
+# curl_commands: "where<TAB>command" for every documented curl command,
+# including those that get the token from printf on stdin (--config -).
 curl_commands() {
 	awk -F '\t' '{ t = $3; sub(/^sudo /, "", t) }
-	    t ~ /^curl / { print $1 "\t" t }' "$BATS_FILE_TMPDIR/extracted"
+	    t ~ /^curl / || t ~ /^printf [^|]*\| *curl / { print $1 "\t" t }' \
+	    "$BATS_FILE_TMPDIR/extracted"
 }
 
 @test "every curl example targets an existing endpoint" {
@@ -378,7 +385,8 @@ curl_commands() {
 		live=$(sed -E \
 		    -e "s#https?://(prov\\.example\\.net|127\\.0\\.0\\.1:[0-9]+)#$STACK_URL#g" \
 		    -e "s#[^ \"()]*enroll-token#$STACK_TOKEN_FILE#g" \
-		    -e 's#^curl #curl --fail #' <<<"$cmd")
+		    -e "s#[^ \"()]*admin-token#$STACK_ADMIN_TOKEN_FILE#g" \
+		    -e 's#(^|\| *)curl #\1curl --fail #' <<<"$cmd")
 		n=$((n + 1))
 		rc=0
 		out=$(cd "$BATS_FILE_TMPDIR" && timeout 30 bash -o pipefail -c "$live" 2>&1) || rc=$?
@@ -437,8 +445,9 @@ shipped_units() {
 	[[ -n $block ]] || fail "no rotation commands found in the guide"
 	local old new
 	old=$(cat "$STACK_TOKEN_FILE")
-	http GET /machines -H "Authorization: Bearer $old"
-	assert_equal "$HTTP_STATUS" 200
+	# /machines tells the enrollment token (403) from no token (401).
+	http GET /machines -H @"$(auth_file "$old")"
+	assert_equal "$HTTP_STATUS" 403
 	# Same commands, on the stack's data directory, owned by whoever runs
 	# the stack instead of the service user.
 	block=$(sed -e "s#/var/lib/sovran-provisioner#$STACK_DATA_DIR#g" \
@@ -448,10 +457,10 @@ shipped_units() {
 	[[ $new =~ ^[0-9a-f]{64}$ ]] || fail "new token is not 64 hex digits: $new"
 	[[ $(stat -c %a "$STACK_TOKEN_FILE") == 600 ]] || fail "new token file is not 0600"
 	[[ ! -e $STACK_TOKEN_FILE.new ]] || fail "temporary file left behind"
-	http GET /machines -H "Authorization: Bearer $old"
+	http GET /machines -H @"$(auth_file "$old")"
 	assert_equal "$HTTP_STATUS" 401
-	http GET /machines -H "Authorization: Bearer $new"
-	assert_equal "$HTTP_STATUS" 200
+	http GET /machines -H @"$(auth_file "$new")"
+	assert_equal "$HTTP_STATUS" 403
 }
 
 teardown_file() {

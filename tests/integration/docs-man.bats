@@ -14,10 +14,11 @@ bats_load_library bats-support
 bats_load_library bats-assert
 
 setup_file() {
-	: "${TOP_SRCDIR:?}"
+	: "${TOP_SRCDIR:?}" "${TOP_BUILDDIR:?}"
 	export MAN_SRC
-	# Resolved, to compare with the paths man prints.
-	MAN_SRC=$(realpath "$TOP_SRCDIR/docs/man")
+	# The pages as the build generated them from docs/man/*.8.in;
+	# resolved, to compare with the paths man prints.
+	MAN_SRC=$(realpath "$TOP_BUILDDIR/docs/man")
 	export MAN_TREE="$BATS_FILE_TMPDIR/man"
 	mkdir -p "$MAN_TREE/man1" "$MAN_TREE/man8"
 	local page
@@ -26,7 +27,7 @@ setup_file() {
 	done
 }
 
-# PAGES: every page in docs/man.
+# PAGES: every page the build generated.
 setup() {
 	PAGES=("$MAN_SRC"/*.[18])
 }
@@ -95,6 +96,25 @@ installed_programs() {
 	done
 }
 
+@test "every template is built, with the configured paths and a footer" {
+	local in page env
+	for in in "$TOP_SRCDIR"/docs/man/*.in; do
+		page="$MAN_SRC/$(basename "$in" .in)"
+		[[ -f $page ]] || fail "$in was not built"
+		! grep -n '@[A-Za-z_]*@' "$page" || fail "$page: left unsubstituted"
+		grep -qx '\.Os sovran-provisioner [0-9][0-9.]*' "$page" ||
+		    fail "$page: .Os is '$(grep '^\.Os' "$page")'"
+	done
+	# The environment file the units read is the one the pages name.
+	env=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' \
+	    "$TOP_BUILDDIR/systemd/sovran-provisioner-bootstrap.service")
+	[[ -n $env ]] || fail "no EnvironmentFile in the bootstrap unit"
+	grep -q "^\.Pa $env" "$MAN_SRC/sovran-provisioner.8" ||
+	    fail "sovran-provisioner.8 does not name $env"
+	grep -q "^\.Pa $env" "$MAN_SRC/sovran-provisioner-backup.8" ||
+	    fail "sovran-provisioner-backup.8 does not name $env"
+}
+
 @test "every page is installed by make install" {
 	local page
 	for page in "${PAGES[@]}"; do
@@ -122,7 +142,7 @@ installed_programs() {
 	# The code: the library, the programs, the bootstrap and the client
 	# scripts; not the documentation, the tests or example files.
 	local -a code=("$TOP_SRCDIR"/lib "$TOP_SRCDIR"/cgi-bin \
-	    "$TOP_SRCDIR"/bootstrap "$TOP_SRCDIR"/client)
+	    "$TOP_SRCDIR"/bootstrap "$TOP_SRCDIR"/client "$TOP_BUILDDIR"/backup)
 	local var
 	local -a vars
 	mapfile -t vars < <(awk '$1 == ".It" && $2 == "Ev" {
@@ -148,6 +168,7 @@ installed_programs() {
 			grep -hoE '"[A-Z][A-Z0-9]*_[A-Z0-9_]+"' "$TOP_SRCDIR"/lib/conf.c
 			grep -hoE '\bSOVRAN_[A-Z0-9_]+' "$TOP_SRCDIR"/client/sovran-auto-provision \
 			    "$TOP_SRCDIR"/client/deploy-tailscale-connect
+			grep -hoE '\$\{[A-Z][A-Z0-9_]+:-' "$TOP_SRCDIR"/backup/*.in
 		} | grep -oE '[A-Z][A-Z0-9_]+' | grep -vxE 'getenv|env_or' | sort -u)
 	((${#vars[@]} >= 15)) || fail "only ${#vars[@]} variables found in the code"
 	for var in "${vars[@]}"; do

@@ -46,7 +46,9 @@
 # variables for the test.
 #
 # Exported for the tests: STACK_DIR, STACK_DATA_DIR, STACK_TOKEN,
-# STACK_TOKEN_FILE, STACK_DB, STACK_SOCK_DIR, STACK_LOGS, STACK_HS_CONFIG,
+# STACK_TOKEN_FILE, STACK_ADMIN_TOKEN, STACK_ADMIN_TOKEN_FILE,
+# STACK_ADMIN_HEADER (that token as a header file), STACK_DB,
+# STACK_SOCK_DIR, STACK_LOGS, STACK_HS_CONFIG,
 # STACK_HS_STATE (the stand-in's standin/ directory), STACK_PORT, STACK_URL.
 #
 # PROV_TEST_WRAPPER, when set (e.g. "valgrind -q --error-exitcode=99"), is
@@ -60,7 +62,7 @@ bats_load_library bats-assert
 : "${TOP_BUILDDIR:?TOP_BUILDDIR must name the build tree}"
 : "${CADDY:=caddy}"
 
-PROV_PROGRAMS=(health register machines)
+PROV_PROGRAMS=(health register machines metrics)
 HS_STANDIN="$TOP_BUILDDIR/tests/standin/headscale"
 export HEADSCALE_TEST_URL=https://hs.example.test
 
@@ -141,6 +143,14 @@ stack_init() {
 	export STACK_TOKEN
 	STACK_TOKEN=$(new_token)
 	(umask 077 && printf '%s\n' "$STACK_TOKEN" >"$STACK_TOKEN_FILE")
+	# The operator's token, for /machines and /metrics.
+	export STACK_ADMIN_TOKEN STACK_ADMIN_TOKEN_FILE="$STACK_DATA_DIR/admin-token"
+	STACK_ADMIN_TOKEN=$(new_token)
+	(umask 077 && printf '%s\n' "$STACK_ADMIN_TOKEN" >"$STACK_ADMIN_TOKEN_FILE")
+	# A header file for curl -H @file, so the token is on no command line.
+	export STACK_ADMIN_HEADER="$STACK_DIR/admin.hdr"
+	(umask 077 && printf 'Authorization: Bearer %s\n' "$STACK_ADMIN_TOKEN" \
+	    >"$STACK_ADMIN_HEADER")
 
 	# The stand-in keeps its state beside the config file it is given.
 	printf 'server_url: %s\n' "$HEADSCALE_TEST_URL" >"$STACK_HS_CONFIG"
@@ -359,7 +369,7 @@ hs_calls() {
 # Caddy; sets HTTP_STATUS, HTTP_BODY and HTTP_HEADERS. --from picks the
 # client address (any 127.0.0.0/8 address works on Linux loopback).
 http() {
-	local method=$1 path=$2 out
+	local method=$1 path=$2 out url
 	shift 2
 	local -a extra=()
 	if [[ ${1:-} == --from ]]; then
@@ -372,8 +382,13 @@ http() {
 	else
 		extra+=(-X "$method")
 	fi
+	# The URL reaches curl in a config on a pipe, not as an argument: some
+	# tests put the token in the query string.
+	url="$STACK_URL$path"
+	url=${url//\\/\\\\}
 	HTTP_STATUS=$(curl -sS -o "$out.body" -D "$out.headers" \
-	    -w '%{http_code}' "${extra[@]}" "$@" "$STACK_URL$path")
+	    -w '%{http_code}' "${extra[@]}" "$@" \
+	    -K <(printf 'url = "%s"\n' "${url//\"/\\\"}"))
 	HTTP_BODY=$(cat "$out.body")
 	HTTP_HEADERS=$(tr -d '\r' <"$out.headers")
 	export HTTP_STATUS HTTP_BODY HTTP_HEADERS
@@ -384,12 +399,29 @@ register_body() {
 	jq -cn --arg h "$1" --arg m "$2" '{hostname: $h, mac: $m}'
 }
 
+# auth_file TOKEN [NAME [SCHEME]]: a new file, mode 0600, holding the
+# header line "NAME: SCHEME TOKEN" (by default "Authorization: Bearer
+# TOKEN"), for curl -H @FILE; prints its path. A token is never a command's
+# argument, in the tests either: the process list shows arguments to
+# everyone on the machine (tests/integration/rel-secrets.bats checks).
+auth_file() {
+	header_file "${2:-Authorization}: ${3:-Bearer} $1"
+}
+
+# header_file LINE...: the same for any header lines, one per argument.
+header_file() {
+	local f
+	f=$(mktemp "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}/headers.XXXXXX")
+	printf '%s\n' "$@" >"$f"
+	printf '%s\n' "$f"
+}
+
 # register HOSTNAME MAC [TOKEN] [curl args...]
 register() {
 	local token=${3-$STACK_TOKEN}
 	local -a auth=()
 	if [[ -n $token ]]; then
-		auth=(-H "Authorization: Bearer $token")
+		auth=(-H @"$(auth_file "$token")")
 	fi
 	http POST /register "${@:4}" -H 'Content-Type: application/json' \
 	    "${auth[@]}" --data-binary "$(register_body "$1" "$2")"
@@ -408,7 +440,9 @@ header() {
 # plain CGI in a clean environment: the stack's configuration, then
 # REQUEST_METHOD, CONTENT_TYPE, CONTENT_LENGTH (of BODY), the stack's
 # token as HTTP_AUTHORIZATION and REMOTE_ADDR=127.0.0.1, then VAR=value
-# overrides (HTTP_AUTHORIZATION= sends none). Never fails itself: sets
+# overrides (HTTP_AUTHORIZATION= sends none). The variables reach the
+# program through its environment alone, not through env(1)'s arguments,
+# which the process list would show. Never fails itself: sets
 # CGI_RC, CGI_STATUS (from the Status header: 200 without one, empty when
 # there was no output at all), CGI_HEADERS, CGI_BODY and CGI_STDERR, and
 # appends stderr to $STACK_LOGS/cgi.log.
@@ -429,13 +463,24 @@ cgi() {
 	fi
 	length=$(stat -c %s "$out.in")
 	CGI_RC=0
-	env -i "${STACK_ENV[@]}" \
-	    GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 \
-	    REQUEST_METHOD="$method" SCRIPT_NAME="/$name" PATH_INFO= \
-	    CONTENT_TYPE=application/json CONTENT_LENGTH="$length" \
-	    HTTP_AUTHORIZATION="Bearer $STACK_TOKEN" REMOTE_ADDR=127.0.0.1 \
-	    "$@" "${wrapper[@]}" "$TOP_BUILDDIR/cgi-bin/$name" \
-	    <"$out.in" >"$out.out" 2>"$out.err" || CGI_RC=$?
+	(
+		local v
+		while IFS= read -r v; do
+			export -n "$v"
+		done < <(compgen -e)
+		while read -r _ _ v; do
+			export -nf "$v"
+		done < <(declare -Fx)
+		for v in "${STACK_ENV[@]}" \
+		    GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 \
+		    REQUEST_METHOD="$method" SCRIPT_NAME="/$name" PATH_INFO= \
+		    CONTENT_TYPE=application/json CONTENT_LENGTH="$length" \
+		    HTTP_AUTHORIZATION="Bearer $STACK_TOKEN" REMOTE_ADDR=127.0.0.1 \
+		    "$@"; do
+			export "${v?}"
+		done
+		exec "${wrapper[@]}" "$TOP_BUILDDIR/cgi-bin/$name"
+	) <"$out.in" >"$out.out" 2>"$out.err" || CGI_RC=$?
 	cat "$out.err" >>"$STACK_LOGS/cgi.log"
 	CGI_STDERR=$(cat "$out.err")
 	# Headers end at the first empty line (CRLF or LF).
@@ -465,7 +510,7 @@ assert_json_error() {
 	fi
 }
 
-# assert_no_secrets FILE...: none of the files holds the enrollment token,
+# assert_no_secrets FILE...: none of the files holds either token,
 # a full pre-auth key, or a request body's JSON.
 assert_no_secrets() {
 	local f
@@ -473,6 +518,10 @@ assert_no_secrets() {
 		[[ -f $f ]] || continue
 		if grep -qF "$STACK_TOKEN" "$f"; then
 			fail "$f contains the enrollment token"
+		fi
+		if [[ -n ${STACK_ADMIN_TOKEN:-} ]] &&
+		    grep -qF "$STACK_ADMIN_TOKEN" "$f"; then
+			fail "$f contains the admin token"
 		fi
 		if grep -qE 'hskey-auth-[A-Za-z0-9_-]{12}-[A-Za-z0-9_-]{64}' "$f"; then
 			fail "$f contains a pre-auth key"

@@ -44,7 +44,7 @@ burst() {
 		printf 'url = "%s/register"\noutput = "/dev/null"\n' "$STACK_URL"
 	done >"$cfg"
 	curl -sS --no-progress-meter --parallel --parallel-immediate --parallel-max "$n" \
-	    --interface "$addr" -X POST -H "Authorization: Bearer $STACK_TOKEN" \
+	    --interface "$addr" -X POST -H @"$(auth_file "$STACK_TOKEN")" \
 	    -H 'Content-Type: application/json' \
 	    --data-binary "$(register_body "$host" aa:bb:cc:00:80:01)" \
 	    -w '%{http_code}\n' -K "$cfg"
@@ -108,7 +108,7 @@ client() {
 		host=lost-$n-$i
 		code=$(curl -s -o /dev/null -w '%{http_code}' -m 20 \
 		    --interface "$addr" -X POST \
-		    -H "Authorization: Bearer $STACK_TOKEN" \
+		    -H @"$(auth_file "$STACK_TOKEN")" \
 		    --data-binary "$(register_body "$host" \
 		    "$(printf '02:00:01:%02x:%02x:%02x' "$n" $((i / 256)) $((i % 256)))")" \
 		    "$STACK_URL/register")
@@ -149,7 +149,7 @@ client() {
 	run -0 diff "$BATS_TEST_TMPDIR/seen" "$BATS_TEST_TMPDIR/rows"
 
 	# The same through /machines.
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET /machines -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	jq -r '.[] | select(.hostname | startswith("lost-")) | "\(.hostname) \(.ip)"' \
 	    <<<"$HTTP_BODY" | sort >"$BATS_TEST_TMPDIR/listed"

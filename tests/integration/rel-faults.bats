@@ -97,7 +97,7 @@ worker() {
 timed_register() {
 	local out="$BATS_TEST_TMPDIR/response" line
 	line=$(curl -sS -o "$out" -w '%{http_code} %{time_total}' -X POST \
-	    -H "Authorization: Bearer $STACK_TOKEN" \
+	    -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary "$(register_body "$1" "$2")" "$STACK_URL/register")
 	read -r HTTP_STATUS ELAPSED <<<"$line"
 	HTTP_BODY=$(cat "$out")
@@ -191,7 +191,7 @@ fails_in_time() {
 	# if Caddy passed the body on as it came.
 	head -c 300 /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/slow-body"
 	curl -s -o /dev/null --limit-rate 20 -m 30 -X POST \
-	    -H "Authorization: Bearer $STACK_TOKEN" \
+	    -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary "@$BATS_TEST_TMPDIR/slow-body" \
 	    "$STACK_URL/register" 3>&- &
 	slow=$!
@@ -210,7 +210,7 @@ fails_in_time() {
 	before=$(key_creates)
 	pid=$(worker)
 	curl -s -o /dev/null -m 20 -X POST \
-	    -H "Authorization: Bearer $STACK_TOKEN" \
+	    -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary "$(register_body orphan-host aa:bb:cc:00:70:0b)" \
 	    "$STACK_URL/register" 3>&- &
 	wait_until 10 has_child "$pid"
@@ -238,7 +238,7 @@ client() {
 	while [[ ! -e $BATS_FILE_TMPDIR/stop ]]; do
 		host=kill-$n-$i
 		code=$(curl -s -o /dev/null -w '%{http_code}' -m 30 -X POST \
-		    -H "Authorization: Bearer $STACK_TOKEN" \
+		    -H @"$(auth_file "$STACK_TOKEN")" \
 		    --data-binary "$(register_body "$host" \
 		    "$(printf '02:00:00:%02x:%02x:%02x' "$n" $((i / 256)) $((i % 256)))")" \
 		    "$STACK_URL/register")
@@ -354,7 +354,7 @@ client() {
 	echo "$HTTP_BODY"
 	assert_equal "$HTTP_STATUS" 503
 	assert_json_error
-	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	http GET '/machines?all=1' -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	assert_equal "$HTTP_STATUS" 200
 	assert_equal "$(jq length <<<"$HTTP_BODY")" "$(rows)"
 	# A monitor watching /health sees that registrations cannot land.

@@ -25,6 +25,8 @@ setup_file() {
 		umask 077
 		printf '%s\n' "$STACK_TOKEN" >"$TOKEN_PATTERN"
 		printf 'Authorization: Bearer %s\n' "$STACK_TOKEN" >"$AUTH_HEADER"
+		printf 'Authorization: Bearer %s\n' "$STACK_ADMIN_TOKEN" \
+		    >"$BATS_FILE_TMPDIR/admin-header"
 	)
 }
 
@@ -85,7 +87,7 @@ secrets_in() {
 	enroll secret-g aa:bb:cc:00:90:11
 	assert_equal "$HTTP_STATUS" 502
 	hs_fault_clear
-	http GET /machines -H "@$AUTH_HEADER"
+	http GET /machines -H "@$BATS_FILE_TMPDIR/admin-header"
 	assert_equal "$HTTP_STATUS" 200
 	# Each line is in the logs by the time the next request is answered;
 	# this one makes sure of the last.
@@ -182,4 +184,65 @@ sample_procs() {
 	run -0 cat "$dir/data/enroll-token"
 	assert_output --regexp '^[0-9a-f]{64}$'
 	[[ $said != *"$output"* ]]
+}
+
+# token_on_command_line FILE...: "file:line: text" for every line that
+# would put a token into a command's arguments, where the process list
+# shows it to every user: a curl header built from a variable or a file's
+# contents, an env(1) or curl command line with a Bearer expansion, a
+# token read into an argument with $(cat ...), a token in a curl URL. The
+# ways that keep it off are a header file (curl -H @FILE, written by the
+# printf builtin under umask 077) or curl --config - on a pipe.
+token_on_command_line() {
+	grep -n -H -E \
+	    -e '(-H|--header)[ =]*["'\'']?[^"'\''@ ]*[^"'\''@]*(Authorization|Token|Bearer|Cookie)[^"'\'']*\\?\$' \
+	    -e '\b(curl|wget|env)\b[^|]*Bearer +\\?\$' \
+	    -e 'Bearer +\\?\$\( *(cat|tr|head|<)[^)]*token' \
+	    -e '\bcurl\b[^|]*[?&][A-Za-z_]*token=\\?\$' \
+	    -e '\bcurl\b[^|]*\$\( *(cat|tr|head|<)[^)]*token' \
+	    "$@" || true
+}
+
+@test "the token-on-a-command-line check finds what it is for" {
+	local bad="$BATS_TEST_TMPDIR/bad.md"
+	cat >"$bad" <<-'EOF'
+	curl -s -H "Authorization: Bearer $(cat /var/lib/sovran-provisioner/enroll-token)" https://x/machines
+	  curl -sS -X POST -H "Authorization: Bearer \$(cat $q_token)" \\
+	code=$(curl -sS -H "Authorization: Bearer $(tr -d '\n' <"$token_file")" "$url")
+	http GET /machines -H "Authorization: Bearer $STACK_TOKEN"
+	auth_as 401 -H "X-Token: $STACK_TOKEN"
+	env -i HTTP_AUTHORIZATION="Bearer $STACK_TOKEN" ./register
+	curl "http://127.0.0.1/register?access_token=$STACK_TOKEN"
+	wget --header="Authorization: Bearer $tok" https://x/
+	EOF
+	run -0 token_on_command_line "$bad"
+	echo "$output"
+	assert_equal "$(grep -c . <<<"$output")" "$(grep -c . "$bad")"
+
+	# And what keeps the token off command lines passes.
+	cat >"$bad" <<-'EOF'
+	printf 'header = "Authorization: Bearer %s"\n' "$(cat /var/lib/sovran-provisioner/enroll-token)" |
+	  curl -s --config - https://prov.example.net/machines | jq .
+	http GET /machines -H @"$(auth_file "$STACK_TOKEN")"
+	(umask 077 && printf 'Authorization: Bearer %s\n' "$s_token" >"$work/auth")
+	curl -H @"$tmp/auth" -H 'Content-Type: application/json' https://x/register
+	http GET /machines -H 'Authorization: Bearer wrong'
+	EOF
+	run -0 token_on_command_line "$bad"
+	assert_output ''
+}
+
+@test "no command in the docs, man pages, scripts, tests or bench puts a token on a command line" {
+	local -a files
+	mapfile -t files < <(find "$TOP_SRCDIR"/README "$TOP_SRCDIR"/docs \
+	    "$TOP_SRCDIR"/scripts "$TOP_SRCDIR"/tests "$TOP_SRCDIR"/bench \
+	    "$TOP_SRCDIR"/client "$TOP_SRCDIR"/nix "$TOP_SRCDIR"/systemd \
+	    -type f \( -name '*.md' -o -name '*.[0-9]' -o -name '*.bats' \
+	    -o -name '*.bash' -o -name '*.sh' -o -name '*.nix' -o -name '*.in' \
+	    -o -name README -o -name run -o -name sovran-auto-provision \
+	    -o -name deploy-tailscale-connect \) 2>/dev/null |
+	    grep -v '/rel-secrets\.bats$' | sort)
+	((${#files[@]} > 40)) || fail "only ${#files[@]} files found"
+	run -0 token_on_command_line "${files[@]}"
+	assert_output ''
 }

@@ -86,9 +86,9 @@ program_pid() {
 	register vg-seed-1 aa:bb:cc:00:a0:01
 	register vg-seed-2 aa:bb:cc:00:a0:02
 	pid=$(program_pid machines)
-	soak GET /machines 100 -H "Authorization: Bearer $STACK_TOKEN"
+	soak GET /machines 100 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	h100=$(heap "$pid")
-	soak GET /machines 400 -H "Authorization: Bearer $STACK_TOKEN"
+	soak GET /machines 400 -H @"$(auth_file "$STACK_ADMIN_TOKEN")"
 	h500=$(heap "$pid")
 	echo "heap after 100: $h100 B, after 500: $h500 B"
 	assert_equal "$h500" "$h100"
@@ -97,11 +97,11 @@ program_pid() {
 @test "register: 500 registrations under memcheck, heap grows only with the database" {
 	local pid h100 h500 p100 p500 pagesize bound
 	pid=$(program_pid register)
-	soak POST /register 100 -H "Authorization: Bearer $STACK_TOKEN" \
+	soak POST /register 100 -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary "$(register_body vg-soak aa:bb:cc:00:a0:03)"
 	h100=$(heap "$pid")
 	p100=$(sqlite3 "$STACK_DB" 'PRAGMA page_count')
-	soak POST /register 400 -H "Authorization: Bearer $STACK_TOKEN" \
+	soak POST /register 400 -H @"$(auth_file "$STACK_TOKEN")" \
 	    --data-binary "$(register_body vg-soak aa:bb:cc:00:a0:03)"
 	h500=$(heap "$pid")
 	p500=$(sqlite3 "$STACK_DB" 'PRAGMA page_count')
@@ -117,7 +117,7 @@ program_pid() {
 
 @test "each program exits cleanly under memcheck: no error, nothing lost" {
 	local name pid log
-	for name in health register machines; do
+	for name in health register machines metrics; do
 		pid=$(program_pid "$name")
 		stop_program "$name"
 		log="$VG_LOGS/$pid.log"
@@ -127,7 +127,7 @@ program_pid() {
 		grep -q 'All heap blocks were freed\|definitely lost: 0 bytes' "$log"
 		run ! grep -E 'Invalid|uninitialised|Mismatched' "$log"
 	done
-	for name in health register machines; do
+	for name in health register machines metrics; do
 		start_program "$name"
 	done
 }

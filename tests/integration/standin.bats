@@ -16,6 +16,8 @@ setup() {
 	TS="$TOP_SRCDIR/tests/standin/tailscale"
 	mkdir -p "$BATS_TEST_TMPDIR/hs"
 	export HEADSCALE_CONFIG="$BATS_TEST_TMPDIR/hs/config.yaml"
+	# The real CLI refuses a named config file it cannot read.
+	: >"$HEADSCALE_CONFIG"
 	SD="$BATS_TEST_TMPDIR/hs/standin"
 	export TAILSCALE_STANDIN_DIR="$BATS_TEST_TMPDIR/ts"
 	unset HEADSCALE_CLI_TIMEOUT HEADSCALE_STANDIN_STATE
@@ -413,9 +415,77 @@ assert_cobra_error() {
 	jq -e '.version == "0.28.0"' "$OUT"
 }
 
+@test "a named config file that is missing: the FTL line, exit 1, no state" {
+	rm "$HEADSCALE_CONFIG"
+	hs_files users list -o json
+	[ "$rc" -eq 1 ]
+	[ ! -s "$OUT" ]
+	# cmd/headscale/cli/root.go (initConfig) at v0.28.0.
+	grep -Eqx '[0-9TZ:-]+ FTL cmd/headscale/cli/root.go:51 > Error loading config file '"$HEADSCALE_CONFIG"' error="fatal error reading config file: open '"$HEADSCALE_CONFIG"': no such file or directory"' "$ERR"
+	[ ! -e "$SD/state.json" ]
+	hs_files -c "$BATS_TEST_TMPDIR/nope.yaml" health
+	[ "$rc" -eq 1 ]
+	grep -qF 'nope.yaml' "$ERR"
+	# version loads no config at all.
+	run -0 "$HS" version -o json
+}
+
+@test "version: four lines of text (VersionInfo.String), JSON with -o json" {
+	hs_files version
+	[ "$rc" -eq 0 ]
+	printf '%s\n' 'headscale version 0.28.0' 'commit: standin' \
+	    'build time: 1970-01-01T00:00:00Z' \
+	    'built with: go1.25 linux/amd64' '' | diff -u - "$OUT"
+	run -0 "$HS" version -o json
+	run -0 jq -e '.version == "0.28.0" and .dirty == false and
+	    (.go | keys) == ["arch", "os", "version"]' <<<"$output"
+}
+
+@test "nodes list: online only while connected, routes only when set" {
+	local key
+	export HEADSCALE_STANDIN_STATE="$SD"
+	"$HS" users create alice >/dev/null
+	key=$("$HS" preauthkeys create -u 1)
+	run -0 "$TS" up --login-server=http://127.0.0.1:9 --auth-key="$key" \
+	    --hostname=web-1
+	run -0 "$HS" nodes list -o json
+	run -0 jq -e '.[0].online == true and .[0].pre_auth_key.id == 1' \
+	    <<<"$output"
+	# Proto order: given_name, online, the routes, tags.
+	run -0 "$HS" nodes list -o json
+	run -0 jq -r '.[0] | keys_unsorted | join(" ")' <<<"$output"
+	assert_output --regexp 'given_name online$'
+	run -0 "$TS" down
+	run -0 "$HS" nodes list -o json
+	run -0 jq -e '.[0] | has("online") | not' <<<"$output"
+	run -0 "$TS" up --login-server=http://127.0.0.1:9 --hostname=web-1
+	run -0 "$HS" nodes list -o json
+	run -0 jq -e '.[0].online == true and length == 1' <<<"$output"
+	run -0 "$TS" down
+	# Routes as headscale keeps them: printed when set, in proto order.
+	jq '.nodes[0] += {approved_routes: ["10.0.0.0/24"],
+	    available_routes: ["10.0.0.0/24", "10.1.0.0/24"],
+	    subnet_routes: ["10.0.0.0/24"], online: true}' "$SD/state.json" \
+	    >"$SD/state.new" && mv "$SD/state.new" "$SD/state.json"
+	run -0 "$HS" nodes list -o json
+	run -0 jq -r '.[0] | keys_unsorted | join(" ")' <<<"$output"
+	assert_output --regexp 'given_name online approved_routes available_routes subnet_routes$'
+	run -0 "$HS" nodes list -o json
+	run -0 jq -e '.[0].available_routes == ["10.0.0.0/24", "10.1.0.0/24"]' \
+	    <<<"$output"
+	# A failed delete as 0.28 shows it: null, exit 0, the node still there.
+	echo null >"$SD/fault.nodes"
+	run -0 "$HS" nodes delete -i 1 --force -o json
+	assert_output null
+	rm "$SD/fault.nodes"
+	run -0 "$HS" nodes list -o json
+	run -0 jq -e 'length == 1' <<<"$output"
+}
+
 @test "state lives in standin/ next to the config; -c wins over the environment" {
 	local other="$BATS_TEST_TMPDIR/other"
 	mkdir -p "$other"
+	: >"$other/headscale.yaml"
 	"$HS" users create alice >/dev/null
 	[ -f "$SD/state.json" ]
 	[ -f "$SD/calls.log" ]
@@ -427,6 +497,7 @@ assert_cobra_error() {
 }
 
 @test "configtest: succeeds only when the config file is readable" {
+	rm "$HEADSCALE_CONFIG"
 	hs_files configtest
 	[ "$rc" -eq 1 ]
 	grep -q ' FTL ' "$ERR"

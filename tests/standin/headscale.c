@@ -8,14 +8,22 @@
  * errors; the FTL line and exit 1 when the server cannot be reached.
  *
  * There is no server. State lives in "standin/" next to the config file
- * (-c, else HEADSCALE_CONFIG; the file itself need not exist), see
+ * (-c, else HEADSCALE_CONFIG; like the real CLI, a named file that cannot
+ * be read is fatal, its contents are not looked at), see
  * store.h. Without a config file the CLI, like the real one, finds no
  * server: it waits HEADSCALE_CLI_TIMEOUT (default 5s) and fails.
  *
  * Fault files in standin/ make a server misbehave on purpose: "fault"
  * for every command that reaches the server, "fault.<command>" (users,
- * preauthkeys, nodes, health) for one. They hold a word and an optional
- * number of seconds: fail, hang, garbage, huge, slow N, down [N], exit N.
+ * preauthkeys, nodes, health) for one group, "fault.<command>.<sub>"
+ * (nodes.delete) for one command. They hold a word and an optional
+ * number of seconds: fail, hang, garbage, huge, slow N, down [N], exit N,
+ * null.
+ *
+ * Nodes come from the tailscale stand-in: "tailscale up --auth-key" joins
+ * (marks the key used, adds the node online), "tailscale down" takes the
+ * node offline, "nodes delete" removes it, as headscale removes an
+ * ephemeral node that stayed offline.
  *
  * Deliberate differences: "-o yaml" is refused; configtest only checks
  * that the config file can be read; human-readable tables are simplified.
@@ -34,6 +42,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -540,6 +549,11 @@ node_out(struct json_object *state, struct json_object *n)
 	put_stamp(o, "created_at", getm(n, "created_at"));
 	put_int(o, "register_method", geti(n, "register_method"));
 	put_str(o, "given_name", gets_(n, "given_name"));
+	/* Connected nodes only: "online": false is omitted like every zero. */
+	put_bool(o, "online", json_object_get_boolean(getm(n, "online")));
+	put_list(o, "approved_routes", getm(n, "approved_routes"));
+	put_list(o, "available_routes", getm(n, "available_routes"));
+	put_list(o, "subnet_routes", getm(n, "subnet_routes"));
 	put_list(o, "tags", tags);
 	return o;
 }
@@ -619,7 +633,8 @@ dial(int exclusive)
 		store_nap(cli_timeout());
 		fatal_connect();
 	}
-	f = store_fault(cli.path[1]->name);
+	f = store_fault(cli.path[1]->name,
+	    cli.depth > 2 ? cli.path[2]->name : "");
 	switch (f.kind) {
 	case FAULT_NONE:
 		break;
@@ -642,6 +657,9 @@ dial(int exclusive)
 		fatal_connect();
 	case FAULT_EXIT:
 		store_exit(f.code);
+	case FAULT_NULL:
+		fputs("null\n", stdout);
+		store_exit(0);
 	case FAULT_BAD:
 		fprintf(stderr, "headscale stand-in: fault file not "
 		    "understood\n");
@@ -730,7 +748,9 @@ run_version(void)
 	json_object_object_add(go, "arch", json_object_new_string("amd64"));
 	json_object_object_add(o, "go", go);
 	json_object_object_add(o, "dirty", json_object_new_boolean(0));
-	success(o, HS_VERSION);
+	/* VersionInfo.String(): four lines, each ending in a newline. */
+	success(o, "headscale version " HS_VERSION "\ncommit: standin\n"
+	    "build time: 1970-01-01T00:00:00Z\nbuilt with: go1.25 linux/amd64\n");
 }
 
 static _Noreturn void
@@ -1331,7 +1351,7 @@ nodes_delete(void)
 		rpc_failure("NotFound", "node not found",
 		    "Error getting node node: ");
 	snprintf(q, sizeof q, "Do you want to remove the node %s?",
-	    gets_(n, "given_name"));
+	    gets_(n, "name"));
 	store_close();
 	if (!cli_bool(&cli, "force") && !confirm(q)) {
 		o = json_object_new_object();
@@ -1476,6 +1496,7 @@ main(int argc, char **argv)
 {
 	enum cli_result	r;
 	const char	*config = config_path(argc, argv);
+	char		why[128];
 	int		i, word = 0;
 
 	/* A closed stdout must not kill the process before it logs. */
@@ -1506,6 +1527,22 @@ main(int argc, char **argv)
 	}
 	if (!store_present() && !(argc > 1 && strcmp(argv[1], "version") == 0))
 		log_line("WRN", "No config file found, using defaults");
+	/*
+	 * initConfig (cmd/headscale/cli/root.go:51 at v0.28.0) runs after
+	 * the flags parse and before required flags are checked; a config
+	 * file that is named but cannot be read is fatal. "version" skips it.
+	 */
+	if (config != NULL && *config != '\0' &&
+	    !(argc > 1 && strcmp(argv[1], "version") == 0) &&
+	    access(config, R_OK) == -1) {
+		/* Go spells errno texts in lower case. */
+		snprintf(why, sizeof why, "%s", strerror(errno));
+		why[0] = (char)tolower((unsigned char)why[0]);
+		log_line("FTL", "cmd/headscale/cli/root.go:51 > Error loading "
+		    "config file %s error=\"fatal error reading config file: "
+		    "open %s: %s\"", config, config, why);
+		store_exit(1);
+	}
 	if ((r = cli_check(&cli)) != CLI_RUN) {
 		cli_report(&cli, r);
 		store_exit(1);

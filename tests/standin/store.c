@@ -230,6 +230,8 @@ read_fault(const char *name, struct fault *f)
 		f->kind = FAULT_HUGE;
 	else if (strcmp(word, "slow") == 0 && f->secs >= 0)
 		f->kind = FAULT_SLOW;
+	else if (strcmp(word, "null") == 0)
+		f->kind = FAULT_NULL;
 	else if (strcmp(word, "down") == 0)
 		f->kind = FAULT_DOWN;
 	else if (strcmp(word, "exit") == 0 && f->secs >= 0 && f->secs < 256 &&
@@ -241,15 +243,16 @@ read_fault(const char *name, struct fault *f)
 }
 
 struct fault
-store_fault(const char *cmd)
+store_fault(const char *cmd, const char *sub)
 {
 	struct fault	f = { FAULT_NONE, -1, 0 };
-	char		name[64];
+	char		name[64], subname[128];
 
 	if (!store_present())
 		return f;
 	snprintf(name, sizeof name, "fault.%s", cmd);
-	if (!read_fault(name, &f))
+	snprintf(subname, sizeof subname, "fault.%s.%s", cmd, sub);
+	if (!read_fault(subname, &f) && !read_fault(name, &f))
 		(void)read_fault("fault", &f);
 	return f;
 }

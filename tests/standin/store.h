@@ -19,6 +19,9 @@ enum fault_kind {
 	FAULT_SLOW,		/* answers after secs */
 	FAULT_DOWN,		/* unreachable server: FTL after secs */
 	FAULT_EXIT,		/* exits with status code, prints nothing */
+	FAULT_NULL,		/* "null" on stdout, exit 0, nothing changed:
+				   what 0.28's "nodes delete -o json" prints
+				   when the delete itself fails */
 	FAULT_BAD		/* the fault file could not be understood */
 };
 
@@ -53,8 +56,11 @@ _Noreturn void	store_exit(int code);
  */
 void		store_nap(double secs);
 
-/* The fault for top-level command cmd: "fault.<cmd>" first, then "fault". */
-struct fault	store_fault(const char *cmd);
+/*
+ * The fault for command cmd sub ("nodes", "delete"): "fault.<cmd>.<sub>"
+ * first, then "fault.<cmd>", then "fault".
+ */
+struct fault	store_fault(const char *cmd, const char *sub);
 
 /*
  * Takes the lock (exclusive to write) and loads state.json, an empty state

@@ -266,6 +266,100 @@ test_upgrade_from_1(void)
 	    "its attempts are counted per client and second");
 }
 
+/*
+ * A store written by a program of schema 2 keeps its registrations, ids
+ * included, when the machines table is rebuilt to allow NULLs; the new
+ * columns start NULL and the (mac, id) index exists.
+ */
+static void
+test_upgrade_from_2(void)
+{
+	char		 path[512];
+	struct db	*db;
+	struct seen	 s;
+	FILE		*f;
+
+	scratch_path(path, sizeof(path), "v2.db");
+	if ((f = fopen(path, "w")) != NULL)
+		fclose(f);
+	ok(raw_exec(path, prov_migrations[0]) == 0 &&
+	    raw_exec(path, prov_migrations[1]) == 0 &&
+	    raw_int(path, "PRAGMA user_version") == 2,
+	    "a store at schema 2, made by migrations 001 and 002");
+	ok(raw_exec(path, "INSERT INTO machines VALUES "
+	    "(7, 'web-1', 'aa:bb:cc:dd:ee:01', '192.0.2.1', 1770240001, 11, "
+	    "1770243601), "
+	    "(9, 'web-2', 'aa:bb:cc:dd:ee:02', '192.0.2.2', 1770240002, 12, "
+	    "1770243602)") == 0, "holding two registrations");
+
+	ok(db_open(&db, path, 0) == PROV_OK, "opens: %s", db_errmsg(NULL));
+	memset(&s, 0, sizeof(s));
+	ok(db_machines_each(db, collect, &s) == PROV_OK && s.n == 2,
+	    "both rows kept");
+	ok(s.m[0].id == 9 && s.m[1].id == 7, "with their ids");
+	ok(strcmp(s.m[1].hostname, "web-1") == 0 &&
+	    strcmp(s.m[1].mac, "aa:bb:cc:dd:ee:01") == 0 &&
+	    strcmp(s.m[1].ip, "192.0.2.1") == 0 &&
+	    s.m[1].registered_at == 1770240001 && s.m[1].key_id == 11 &&
+	    s.m[1].key_expires_at == 1770243601 && s.m[1].revoked_at == 0 &&
+	    s.m[1].tailscale_ip[0] == '\0', "and every field");
+	db_close(db);
+	ok(raw_int(path, "PRAGMA user_version") ==
+	    (long long)prov_migrations_count, "migrated to version %zu",
+	    prov_migrations_count);
+	ok(raw_int(path, "SELECT count(*) FROM machines WHERE revoked_at IS "
+	    "NULL AND legacy_tailscale_ip IS NULL") == 2,
+	    "the new columns start NULL");
+	ok(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = "
+	    "'index' AND name = 'machines_by_mac'") == 1,
+	    "the (mac, id) index exists");
+	ok(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+	    "'machines_new'") == 0, "no rebuild leftovers");
+}
+
+/*
+ * What a store holds as NULL reads back as "" or 0, and "" or 0 is written
+ * as NULL: an unknown MAC, an imported row without address or key.
+ */
+static void
+test_nulls(void)
+{
+	char		 path[512];
+	struct db	*db;
+	struct machine	 m;
+	struct seen	 s;
+
+	scratch_path(path, sizeof(path), "nulls.db");
+	if (db_open(&db, path, DB_CREATE) != PROV_OK) {
+		ok(0, "open nulls.db: %s", db_errmsg(NULL));
+		return;
+	}
+	m = mk("legacy", 1);
+	m.mac[0] = '\0';
+	ok(db_machine_add(db, &m) == PROV_OK, "add one with an unknown MAC");
+	m = mk("imported", 2);
+	m.mac[0] = m.ip[0] = '\0';
+	m.key_id = 0;
+	(void)snprintf(m.tailscale_ip, sizeof(m.tailscale_ip), "100.64.0.2");
+	ok(db_machine_add(db, &m) == PROV_OK, "add one without key or address");
+	memset(&s, 0, sizeof(s));
+	ok(db_machines_each(db, collect, &s) == PROV_OK && s.n == 2,
+	    "both listed");
+	ok(s.m[1].mac[0] == '\0' && strcmp(s.m[1].ip, "192.0.2.1") == 0 &&
+	    s.m[1].key_id == 1, "the unknown MAC reads back empty");
+	ok(s.m[0].mac[0] == '\0' && s.m[0].ip[0] == '\0' &&
+	    s.m[0].key_id == 0 && s.m[0].key_expires_at == 0 &&
+	    strcmp(s.m[0].tailscale_ip, "100.64.0.2") == 0,
+	    "the keyless row reads back with its tailnet address");
+	db_close(db);
+	ok(raw_int(path, "SELECT count(*) FROM machines WHERE mac IS NULL") ==
+	    2 && raw_int(path, "SELECT count(*) FROM machines WHERE key_id IS "
+	    "NULL AND key_expires_at IS NULL AND ip IS NULL") == 1,
+	    "stored as NULL, not as empty text or 0");
+	ok(raw_exec(path, "UPDATE machines SET hostname = NULL") == -1,
+	    "a hostname is still required");
+}
+
 static void
 test_refusals(void)
 {
@@ -435,6 +529,8 @@ main(void)
 	test_journal_mode();
 	test_machines();
 	test_upgrade_from_1();
+	test_upgrade_from_2();
+	test_nulls();
 	test_refusals();
 	test_read_only();
 	test_concurrent_create();

@@ -306,10 +306,71 @@ test_preauthkey(void)
 	    "key: deep nesting is refused");
 }
 
+/* "nodes list -o json" as v0.28.0 prints it: online and routes optional. */
+static const char nodes[] =
+	"[\n"
+	"\t{\n\t\t\"id\": 9,\n"
+	"\t\t\"ip_addresses\": [\n\t\t\t\"100.64.0.9\",\n"
+	"\t\t\t\"fd7a:115c:a1e0::9\"\n\t\t],\n"
+	"\t\t\"name\": \"Web-1\",\n"
+	"\t\t\"last_seen\": {\n\t\t\t\"seconds\": 1770250000,\n"
+	"\t\t\t\"nanos\": 42\n\t\t},\n"
+	"\t\t\"pre_auth_key\": {\n\t\t\t\"id\": 7,\n"
+	"\t\t\t\"used\": true\n\t\t},\n"
+	"\t\t\"given_name\": \"web-1\",\n"
+	"\t\t\"online\": true,\n"
+	"\t\t\"approved_routes\": [\n\t\t\t\"10.0.0.0/24\"\n\t\t]\n"
+	"\t},\n"
+	"\t{\n\t\t\"id\": 3,\n"
+	"\t\t\"ip_addresses\": [\n\t\t\t\"100.64.0.3\"\n\t\t],\n"
+	"\t\t\"given_name\": \"db\"\n"
+	"\t}\n"
+	"]\n";
+
+static void
+test_nodes_and_keys(void)
+{
+	struct hs_node		*n;
+	struct hs_keyinfo	*k;
+	size_t			 count;
+
+	ok(hsjson_nodes(S(nodes), &n, &count) == PROV_OK && count == 2,
+	    "nodes list parsed");
+	/* Sorted by key id: the node without a key (0) first. */
+	ok(n[0].id == 3 && n[0].key_id == 0 && !n[0].online &&
+	    strcmp(n[0].ipv4, "100.64.0.3") == 0 && n[0].ipv6[0] == '\0',
+	    "a node without key or online flag");
+	ok(n[1].id == 9 && n[1].key_id == 7 && n[1].online &&
+	    n[1].last_seen == 1770250000 &&
+	    strcmp(n[1].ipv4, "100.64.0.9") == 0 &&
+	    strcmp(n[1].ipv6, "fd7a:115c:a1e0::9") == 0 &&
+	    strcmp(n[1].name, "web-1") == 0, "a joined, online node");
+	free(n);
+	ok(hsjson_nodes(S("null\n"), &n, &count) == PROV_OK && count == 0 &&
+	    n == NULL, "no nodes is null");
+	ok(hsjson_nodes(S("[{\"id\": 1, \"online\": \"yes\"}]"), &n,
+	    &count) == PROV_UPSTREAM, "online must be a boolean");
+	ok(hsjson_nodes(S("[{\"id\": 1, \"pre_auth_key\": {}}]"), &n,
+	    &count) == PROV_UPSTREAM, "a pre_auth_key without an id");
+	ok(hsjson_nodes(S("{\"id\": 1}"), &n, &count) == PROV_UPSTREAM,
+	    "an object is not a list");
+
+	ok(hsjson_keys(S("[{\"id\": 5, \"expiration\": {\"seconds\": 9}},"
+	    "{\"id\": 2, \"used\": true, \"expiration\": {\"seconds\": 8,"
+	    "\"nanos\": 1}}]"), &k, &count) == PROV_OK && count == 2 &&
+	    k[0].id == 2 && k[0].used && k[0].expires_at == 8 &&
+	    k[1].id == 5 && !k[1].used && k[1].expires_at == 9,
+	    "keys list parsed and sorted by id");
+	free(k);
+	ok(hsjson_keys(S("[{\"id\": 5, \"used\": 1}]"), &k, &count) ==
+	    PROV_UPSTREAM, "used must be a boolean");
+}
+
 int
 main(void)
 {
 	test_users();
 	test_preauthkey();
+	test_nodes_and_keys();
 	return done_testing();
 }

@@ -226,6 +226,40 @@ test_edges(struct db *db)
 	    ra);
 }
 
+/*
+ * The wall clock steps back an hour with a client at its limit: it is let
+ * in again a window and a slice after the step at the latest (not an hour
+ * later), Retry-After says no more than that, and the attempts made
+ * "in the future" still count meanwhile. A step forward frees it at once.
+ */
+static void
+test_clock_steps(struct db *db)
+{
+	const int64_t	later = T0 + 3600 * 1000;
+	const char	*key = "198.51.100.7";
+	unsigned int	ra, told;
+	int		i;
+
+	for (i = 0; i < 3; i++)
+		(void)hit(db, key, later, 3, &ra);
+	ok(hit(db, key, later, 3, &ra) == PROV_LIMITED,
+	    "clock: limited before the step");
+	ok(hit(db, key, T0, 3, &ra) == PROV_LIMITED && ra >= 1 && ra <= 61,
+	    "clock: right after a step back of an hour still limited, "
+	    "Retry-After %u <= window + slice", ra);
+	told = ra;
+	ok(hit(db, key, T0 + 59 * 1000, 3, &ra) == PROV_LIMITED,
+	    "clock: the attempts still count within the window");
+	ok(hit(db, key, T0 + (int64_t)told * 1000, 3, &ra) == PROV_OK,
+	    "clock: let in when Retry-After said, not an hour later");
+
+	key = "198.51.100.8";
+	for (i = 0; i < 3; i++)
+		(void)hit(db, key, T0, 3, &ra);
+	ok(hit(db, key, T0 + 7200 * 1000, 3, &ra) == PROV_OK,
+	    "clock: a step forward frees the client");
+}
+
 static void
 test_unavailable(void)
 {
@@ -416,6 +450,7 @@ main(void)
 	test_slices(db);
 	test_pruning(db);
 	test_edges(db);
+	test_clock_steps(db);
 	test_odd_windows(db);
 	db_close(db);
 	test_unavailable();

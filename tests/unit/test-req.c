@@ -44,7 +44,7 @@ test_params(void)
 	struct fixture	 f;
 	const char	*env1[] = { "REQUEST_METHOD=POST", "REMOTE_ADDR=127.0.0.2",
 	    "CONTENT_LENGTH_X=1", "CONTENT_LENGTH=7", "EMPTY=", NULL };
-	const char	*env2[] = { "REQUEST_METHOD=DELETE",
+	const char	*env2[] = { "REQUEST_METHOD=PUT",
 	    "REMOTE_ADDR=127.0.0.1\nforged 200", NULL };
 	const char	*env3[] = { "REQUEST_METHOD=get", "REMOTE_ADDR=", NULL };
 	const char	*env4[] = { "REMOTE_ADDR=fe80::1%eth0", NULL };
@@ -62,7 +62,7 @@ test_params(void)
 	finish(&f);
 
 	start(&f, env2, NULL, 0, 0);
-	ok(f.r.method == REQ_OTHER, "DELETE is another method");
+	ok(f.r.method == REQ_OTHER, "PUT is another method");
 	ok(strcmp(f.r.addr, "unknown") == 0,
 	    "an address with a newline becomes \"unknown\"");
 	finish(&f);
@@ -83,6 +83,7 @@ test_params(void)
 	ok(strcmp(f.r.addr, "unknown") == 0, "over-long address");
 	finish(&f);
 
+	ok(req_method("DELETE") == REQ_DELETE, "DELETE");
 	ok(req_method("GET") == REQ_GET && req_method("HEAD") == REQ_HEAD &&
 	    req_method(NULL) == REQ_OTHER, "req_method");
 }
@@ -250,6 +251,19 @@ test_register(void)
 	ok(parse("{\"hostname\":\"first\",\"mac\":\"aa:bb:cc:dd:ee:ff\","
 	    "\"hostname\":\"last\"}", &rb, &msg) == PROV_OK &&
 	    strcmp(rb.hostname, "last") == 0, "duplicate member: last wins");
+	/* What the Flask provisioner's ISO client sends, byte for byte. */
+	strcpy(rb.mac, "x");
+	ok(parse("{\"hostname\": \"sovran-deploy-0123456789abcdef\", "
+	    "\"mac\": \"unknown\"}", &rb, &msg) == PROV_OK &&
+	    strcmp(rb.hostname, "sovran-deploy-0123456789abcdef") == 0 &&
+	    rb.mac[0] == '\0', "legacy client: mac \"unknown\" is unknown");
+	strcpy(rb.mac, "x");
+	ok(parse("{\"hostname\":\"node\"}", &rb, &msg) == PROV_OK &&
+	    rb.mac[0] == '\0', "no mac: unknown");
+	strcpy(rb.mac, "x");
+	ok(parse("{\"hostname\":\"node\",\"mac\":\"\"}", &rb, &msg) ==
+	    PROV_OK && rb.mac[0] == '\0', "empty mac (the old ISO without awk "
+	    "or a NIC): unknown");
 	ok(parse("{\"hostname\":\"h\\u0061\",\"mac\":\"aa:bb:cc:dd:ee:ff\"}",
 	    &rb, &msg) == PROV_OK && strcmp(rb.hostname, "ha") == 0,
 	    "escapes decoded before validation");
@@ -297,13 +311,14 @@ test_register(void)
 	    "hostname must be 1-63", "escaped NUL inside the hostname");
 	REFUSE("{\"hostname\":\"h\xc3\xa9\",\"mac\":\"aa:bb:cc:dd:ee:ff\"}",
 	    "hostname must be 1-63", "UTF-8 hostname");
-	REFUSE("{\"hostname\":\"node\"}", "mac is required", "no mac");
 	REFUSE("{\"hostname\":\"node\",\"mac\":null}", "mac must be a string",
 	    "null mac");
 	REFUSE("{\"hostname\":\"node\",\"mac\":{}}", "mac must be a string",
 	    "object mac");
-	REFUSE("{\"hostname\":\"node\",\"mac\":\"\"}", "six hex octets",
-	    "empty mac (what the old ISO sent without a NIC)");
+	REFUSE("{\"hostname\":\"node\",\"mac\":\"Unknown\"}",
+	    "six hex octets", "\"unknown\" in another case");
+	REFUSE("{\"hostname\":\"node\",\"mac\":\" unknown\"}",
+	    "six hex octets", "\"unknown\" with a space");
 	REFUSE("{\"hostname\":\"node\",\"mac\":\"aa:bb:cc:dd:ee:gg\"}",
 	    "six hex octets", "bad mac");
 

@@ -90,6 +90,7 @@ test_mapping(void)
 {
 	static const int	 want[PROV_ERR__MAX] = {
 		[PROV_OK] = 200, [PROV_BADREQ] = 400, [PROV_UNAUTH] = 401,
+		[PROV_FORBIDDEN] = 403,
 		[PROV_NOTFOUND] = 404, [PROV_METHOD] = 405,
 		[PROV_TOOBIG] = 413, [PROV_LIMITED] = 429,
 		[PROV_ENOMEM] = 500, [PROV_SYSTEM] = 500,

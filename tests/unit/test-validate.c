@@ -83,6 +83,24 @@ test_mac(void)
 	ok(!validate_mac("aa:bb:cc:dd:ee:f\0", 17, out), "embedded NUL");
 	ok(!validate_mac("", 0, out), "empty");
 	ok(!validate_mac("aa;bb;cc;dd;ee;ff", 17, out), "shell separators");
+
+	strcpy(out, "x");
+	ok(validate_reg_mac("unknown", 7, out) && out[0] == '\0',
+	    "registration: \"unknown\" is unknown");
+	strcpy(out, "x");
+	ok(validate_reg_mac("", 0, out) && out[0] == '\0',
+	    "registration: empty is unknown");
+	strcpy(out, "x");
+	ok(validate_reg_mac(NULL, 0, out) && out[0] == '\0',
+	    "registration: absent is unknown");
+	ok(validate_reg_mac("AA-BB-CC-DD-EE-0F", 17, out) &&
+	    strcmp(out, "aa:bb:cc:dd:ee:0f") == 0, "registration: a MAC");
+	ok(!validate_reg_mac("unknown\0", 8, out), "registration: "
+	    "\"unknown\" and a NUL");
+	ok(!validate_reg_mac("UNKNOWN", 7, out), "registration: \"UNKNOWN\"");
+	ok(!validate_reg_mac("unknow", 6, out), "registration: \"unknow\"");
+	ok(!validate_reg_mac("aa:bb:cc:dd:ee", 14, out),
+	    "registration: a bad MAC");
 }
 
 static void

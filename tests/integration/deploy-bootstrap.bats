@@ -139,9 +139,11 @@ creates() {
 	assert_line --partial "created $data/enroll-token"
 	boot
 	assert_success
-	refute_output --partial "writing a new one"
+	# Nothing created, replaced or even attempted, for either token.
+	refute_output --partial "new token"
 	refute_output --partial "appeared meanwhile"
-	refute_output --partial "created $data/enroll-token"
+	refute_output --partial "replaced $data"
+	refute_output --partial "created $data"
 }
 
 @test "users that already exist are left alone" {

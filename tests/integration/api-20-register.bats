@@ -282,3 +282,51 @@ headscale_fails() {
 	assert_regex "$(tail -n 1 "$log")" '127\.0\.0\.29 200 [0-9]+ms'
 	assert_no_secrets "$STACK_LOGS"/*.log
 }
+
+# The two tests below reach mint_key's second chance: after a failed key
+# creation the user is looked up again, and only a different id is tried.
+
+@test "a failing headscale costs exactly one key creation" {
+	local users keys
+	register warm-1 aa:bb:cc:0d:ee:20
+	assert_equal "$HTTP_STATUS" 200
+	users=$(hs_calls users)
+	keys=$(hs_calls preauthkeys)
+	echo fail >"$STACK_HS_STATE/fault.preauthkeys"
+	register fail-once aa:bb:cc:0d:ee:21
+	hs_fault_clear
+	assert_equal "$HTTP_STATUS" 502
+	assert_json_error
+	# The cached user id was tried, failed, and one lookup found the
+	# same id: no second create.
+	assert_equal "$(hs_calls preauthkeys)" $((keys + 1))
+	assert_equal "$(hs_calls users)" $((users + 1))
+}
+
+@test "a user deleted and made again meanwhile gets its key on the new id" {
+	local old new keys
+	register cache-1 aa:bb:cc:0d:ee:22
+	assert_equal "$HTTP_STATUS" 200
+	old=$(HEADSCALE_CONFIG="$STACK_HS_CONFIG" "$HS_STANDIN" users list \
+	    -o json | jq '.[] | select(.name == "sovran-deploy") | .id')
+	HEADSCALE_CONFIG="$STACK_HS_CONFIG" "$HS_STANDIN" users destroy \
+	    --identifier "$old" --force -o json >/dev/null
+	HEADSCALE_CONFIG="$STACK_HS_CONFIG" "$HS_STANDIN" users create \
+	    sovran-deploy -o json >/dev/null
+	new=$(HEADSCALE_CONFIG="$STACK_HS_CONFIG" "$HS_STANDIN" users list \
+	    -o json | jq '.[] | select(.name == "sovran-deploy") | .id')
+	[[ -n $old && -n $new && $old != "$new" ]]
+	keys=$(hs_calls preauthkeys)
+	register cache-2 aa:bb:cc:0d:ee:23
+	assert_equal "$HTTP_STATUS" 200
+	# One create on the stale id, one on the new.
+	assert_equal "$(hs_calls preauthkeys)" $((keys + 2))
+	HEADSCALE_CONFIG="$STACK_HS_CONFIG" "$HS_STANDIN" preauthkeys list \
+	    -o json | jq -e --argjson u "$new" 'map(select(.user.id == $u)) |
+		length == 1'
+	# And the next registration goes straight to the new id.
+	keys=$(hs_calls preauthkeys)
+	register cache-3 aa:bb:cc:0d:ee:24
+	assert_equal "$HTTP_STATUS" 200
+	assert_equal "$(hs_calls preauthkeys)" $((keys + 1))
+}

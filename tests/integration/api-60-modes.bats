@@ -230,3 +230,39 @@ hs_in_flight() {
 		 $2 > max_end { max_end = $2 }
 		 END { exit !overlap }'
 }
+
+@test "--workers outside 1..64, or not a plain number, is refused: exit 2" {
+	local w
+	# A data directory that cannot exist: were the value taken, the
+	# program would stop at the database (exit 1), not start serving.
+	for w in 0 00 65 -1 +2 2x ''; do
+		run env -i PATH=/usr/bin:/bin \
+		    PROVISIONER_DATA_DIR="$BATS_TEST_TMPDIR/no/such/dir" \
+		    "$TOP_BUILDDIR/cgi-bin/health" \
+		    --listen "$BATS_TEST_TMPDIR/w.sock" --workers "$w"
+		echo "--workers '$w': exit $status"
+		assert_equal "$status" 2
+		assert_output --partial "--workers must be a number from 1 to"
+	done
+	run -2 "$TOP_BUILDDIR/cgi-bin/health" --workers
+	[[ ! -e $BATS_TEST_TMPDIR/w.sock ]]
+}
+
+# health_is STATUS: GET /health answers STATUS.
+health_is() {
+	http GET /health
+	[[ $HTTP_STATUS == "$1" ]]
+}
+
+@test "a database gone bad after healthy answers shows on /health within seconds" {
+	local i
+	for i in 1 2 3 4; do
+		http GET /health
+		assert_equal "$HTTP_STATUS" 200
+	done
+	# A success stands for a second at most; then every worker asks again.
+	sqlite3 "$STACK_DB" 'ALTER TABLE machines RENAME TO machines_away'
+	wait_until 10 health_is 503
+	sqlite3 "$STACK_DB" 'ALTER TABLE machines_away RENAME TO machines'
+	wait_until 10 health_is 200
+}

@@ -481,3 +481,27 @@ stream_server() {
 		ODD_PID=
 	done
 }
+
+@test "a token over 512 characters is refused before it is sent: exit 1" {
+	local before
+	before=$(wc -l <"$STACK_LOGS/register.log")
+	(umask 077 && head -c 513 /dev/zero | tr '\0' a >"$CONF/enroll-token")
+	client
+	assert_failure 1
+	run -0 grep -c 'enroll-token is too long' "$CLIENT_LOG"
+	assert_equal "$(wc -l <"$STACK_LOGS/register.log")" "$before"
+	refute_up
+}
+
+@test "a Retry-After above SOVRAN_RETRY_AFTER_MAX waits only the maximum" {
+	odd_server --status 429 --header 'Retry-After: 3600' \
+	    --body '{"error": "too many attempts"}'
+	# timeout: were the header obeyed, the client would sleep an hour.
+	client_cmd SOVRAN_RETRY_AFTER_MAX=1 SOVRAN_MAX_ATTEMPTS=2
+	CLIENT_LOG="$BATS_TEST_TMPDIR/client.log"
+	run --separate-stderr timeout 60 "${CLIENT_CMD[@]}"
+	printf '%s\n' "$stderr" >"$CLIENT_LOG"
+	assert_failure 3
+	run -0 grep -c 'HTTP 429, retrying in 1s$' "$CLIENT_LOG"
+	refute_up
+}

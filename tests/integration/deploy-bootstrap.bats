@@ -121,6 +121,31 @@ creates() {
 	[[ $(creates sovran-deploy) -eq 1 && $(creates admin) -eq 1 ]]
 }
 
+@test "a re-run puts a loosened token back to 0600 and keeps it" {
+	boot
+	assert_success
+	cp -p "$data/enroll-token" "$dir/token.first"
+	chmod 0644 "$data/enroll-token"
+	boot
+	assert_success
+	run -0 stat -c '%a %U' "$data/enroll-token"
+	assert_output "600 $owner"
+	run -0 cmp "$dir/token.first" "$data/enroll-token"
+}
+
+@test "a re-run neither writes nor tries to write a new token" {
+	boot
+	assert_success
+	assert_line --partial "created $data/enroll-token"
+	boot
+	assert_success
+	# Nothing created, replaced or even attempted, for either token.
+	refute_output --partial "new token"
+	refute_output --partial "appeared meanwhile"
+	refute_output --partial "replaced $data"
+	refute_output --partial "created $data"
+}
+
 @test "users that already exist are left alone" {
 	for u in sovran-deploy admin; do
 		HEADSCALE_CONFIG="$hsconf" "$HS_STANDIN" users create "$u" -o json >/dev/null

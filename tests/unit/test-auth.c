@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -75,6 +76,8 @@ test_parse(void)
 	ok(!parses("Bearer: abc", NULL), "colon after the scheme");
 	ok(!parses(" Bearer abc", NULL), "leading space");
 	ok(!parses("xBearer abc", NULL), "prefix before the scheme");
+	ok(!parses("Xearer abc", NULL) && !parses("Bearex abc", NULL),
+	    "every letter of the scheme counts, the first and the last");
 	ok(!parses("Bearer abc ", NULL), "trailing space");
 	ok(!parses("Bearer abc\r\n", NULL), "trailing CRLF");
 	ok(!parses("Bearer a bc", NULL), "space inside the token");
@@ -245,6 +248,69 @@ test_file(void)
 	(void)unlink(logpath);
 }
 
+/*
+ * Writes text over the token file in place (same inode) and sets its
+ * mtime to sec.nsec exactly.
+ */
+static int
+rewrite_at(const char *text, time_t sec, long nsec)
+{
+	struct timespec	ts[2];
+	size_t		len = strlen(text);
+	int		fd, rc = 0;
+
+	ts[0].tv_sec = ts[1].tv_sec = sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = nsec;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len || futimens(fd, ts) == -1)
+		rc = -1;
+	if (close(fd) == -1)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * A same-length rewrite in place whose mtime and ctime fall in the same
+ * second as the previous version's, differing only in nanoseconds, is
+ * seen: the comparison must include tv_nsec. The ctime cannot be set, so
+ * the step is retried in the rare case a second boundary fell between the
+ * two writes.
+ */
+static void
+test_same_second(void)
+{
+	struct auth	a;
+	struct stat	st1, st2;
+	time_t		sec;
+	int		try, same = 0, seen = 0;
+
+	for (try = 0; try < 20 && !same; try++) {
+		sec = time(NULL) - 100;
+		auth_init(&a, path);
+		if (rewrite_at("first-token\n", sec, 100000000) == -1 ||
+		    auth_check(&a, "Bearer first-token") != PROV_OK ||
+		    stat(path, &st1) == -1 ||
+		    rewrite_at("other-token\n", sec, 200000000) == -1 ||
+		    stat(path, &st2) == -1) {
+			auth_clear(&a);
+			break;
+		}
+		same = st1.st_ino == st2.st_ino && st1.st_size == st2.st_size &&
+		    st1.st_mtim.tv_sec == st2.st_mtim.tv_sec &&
+		    st1.st_mtim.tv_nsec != st2.st_mtim.tv_nsec &&
+		    st1.st_ctim.tv_sec == st2.st_ctim.tv_sec;
+		if (same)
+			seen = auth_check(&a, "Bearer other-token") == PROV_OK &&
+			    auth_check(&a, "Bearer first-token") == PROV_UNAUTH;
+		auth_clear(&a);
+	}
+	ok(same, "a same-length rewrite in place within one second of "
+	    "mtime and ctime (try %d)", try);
+	ok(seen, "is noticed by its nanoseconds");
+	(void)unlink(path);
+}
+
 int
 main(void)
 {
@@ -258,6 +324,7 @@ main(void)
 	test_parse();
 	test_first_load_quiet();
 	test_file();
+	test_same_second();
 	(void)unlink(path);
 	(void)rmdir(dir);
 	return done_testing();

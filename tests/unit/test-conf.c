@@ -144,6 +144,22 @@ test_bad(void)
 	huge[PATH_MAX - 5] = '\0';
 	bad("PROVISIONER_DATA_DIR", huge, "no room for the file names");
 
+	bad("HEADSCALE_BIN", "/usr/bin/head\x7fscale", "DEL");
+	bad("HEADSCALE_BIN", "/usr/bin/head\x1bscale", "escape");
+	memset(huge, 'b', PATH_MAX);
+	huge[0] = '/';
+	huge[PATH_MAX] = '\0';
+	bad("HEADSCALE_BIN", huge, "PATH_MAX bytes, no room for the NUL");
+	huge[PATH_MAX - 1] = '\0';
+	{
+		struct conf	cfg;
+		char		err[256];
+
+		ok(load_with("HEADSCALE_BIN", huge, 0, &cfg, err,
+		    sizeof err) == 0 &&
+		    strlen(cfg.headscale_bin) == PATH_MAX - 1,
+		    "HEADSCALE_BIN: the longest path that fits is kept whole");
+	}
 	bad("HEADSCALE_BIN", "headscale", "relative");
 	bad("HEADSCALE_BIN", "./headscale", "relative with dot");
 	bad("HEADSCALE_CONFIG", "config.yaml", "relative");

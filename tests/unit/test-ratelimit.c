@@ -25,6 +25,7 @@
 #include "tap.h"
 
 #define T0	INT64_C(1770240000000)	/* some instant, in ms */
+#define T1	(T0 + INT64_C(7200000))	/* two hours on */
 #define A	"192.0.2.1"
 #define B	"2001:db8::2"
 
@@ -153,6 +154,41 @@ test_slices(struct db *db)
 	ok(rows(db, "hour") == 61, "leaving the second minute's and this one");
 }
 
+/*
+ * Windows that are not a multiple of 60 s: the slice is the window / 60
+ * rounded up, so a client never owns more than about 60 rows, and the
+ * Retry-After counts the whole of that slice. T1, after every other
+ * test's attempts, and T1 + 240 s start a 2 s and a 60 s slice.
+ */
+static void
+test_odd_windows(struct db *db)
+{
+	unsigned int	ra;
+	int		i, okays = 0;
+
+	ok(hit_in(db, "w61", T1, 1, 61, &ra) == PROV_OK &&
+	    hit_in(db, "w61", T1 + 500, 1, 61, &ra) == PROV_LIMITED &&
+	    ra == 63,
+	    "a 61 s window has 2 s slices: Retry-After %u == 63", ra);
+	ok(hit_in(db, "w61", T1 + 62999, 1, 61, &ra) == PROV_LIMITED &&
+	    ra == 1, "still counted 1 ms before its slice leaves (%u)", ra);
+	ok(hit_in(db, "w61", T1 + 63000, 1, 61, &ra) == PROV_OK,
+	    "and free once it has");
+
+	for (i = 0; i < 119; i++)
+		okays += hit_in(db, "w119", T1 + i * 1000, 1000, 119, &ra) ==
+		    PROV_OK;
+	ok(okays == 119 && rows(db, "w119") == 119 &&
+	    slices(db, "w119") == 60,
+	    "a 119 s window: an attempt a second fills %lld rows, not 119",
+	    slices(db, "w119"));
+
+	ok(hit_in(db, "w3599", T1 + 240000, 1, 3599, &ra) == PROV_OK &&
+	    hit_in(db, "w3599", T1 + 241000, 1, 3599, &ra) == PROV_LIMITED &&
+	    ra == 3599 + 60 - 1,
+	    "a 3599 s window has 60 s slices: Retry-After %u == 3658", ra);
+}
+
 static void
 test_pruning(struct db *db)
 {
@@ -276,6 +312,58 @@ test_refusal_without_lock(void)
 }
 
 /*
+ * A decision rests on the count read under the write lock: an attempt
+ * another process records between this one's plain read and its taking
+ * the lock counts. A child takes the lock and records the client's last
+ * allowed attempt; the parent reads (one of two used), waits for the lock
+ * and must then be refused. A parent slow to read would see the commit
+ * and be refused on the read: the same verdict, so the test cannot flake.
+ */
+static void
+test_recount_under_lock(void)
+{
+	char		 path[512], c;
+	struct db	*db;
+	sqlite3		*h;
+	unsigned int	 ra;
+	enum prov_err	 rc = PROV_SYSTEM;
+	pid_t		 pid;
+	int		 p[2], status = -1;
+
+	scratch_path(path, sizeof(path), "recount.db");
+	if (db_open(&db, path, DB_CREATE) != PROV_OK || pipe(p) == -1) {
+		ok(0, "set up recount.db: %s", db_errmsg(NULL));
+		return;
+	}
+	ok(hit(db, "late", T0, 2, &ra) == PROV_OK, "one attempt of two");
+	db_close(db);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) !=
+		    SQLITE_OK || sqlite3_exec(h, "BEGIN IMMEDIATE; "
+		    "UPDATE attempt_counts SET n = n + 1 WHERE key = 'late'",
+		    NULL, NULL, NULL) != SQLITE_OK || write(p[1], "x", 1) != 1)
+			_exit(1);
+		(void)usleep(500000);
+		_exit(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], &c, 1) == 1 &&
+	    db_open(&db, path, 0) == PROV_OK) {
+		rc = hit(db, "late", T0 + 1000, 2, &ra);
+		(void)waitpid(pid, &status, 0);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "another process recorded the second attempt meanwhile");
+		ok(rc == PROV_LIMITED && rows(db, "late") == 2,
+		    "the third is refused on the recount (%d)", (int)rc);
+		db_close(db);
+	} else
+		ok(0, "the other process did not start");
+	close(p[0]);
+}
+
+/*
  * NPROC processes, each with its own handle, start together and each try
  * TRIES times at the same instant on one key. Each reports how many got
  * through in its exit status (255: something failed).
@@ -363,9 +451,11 @@ main(void)
 	test_pruning(db);
 	test_edges(db);
 	test_clock_steps(db);
+	test_odd_windows(db);
 	db_close(db);
 	test_unavailable();
 	test_refusal_without_lock();
+	test_recount_under_lock();
 	test_processes();
 	scratch_remove();
 	return done_testing();

@@ -149,6 +149,23 @@ test_body(void)
 	    f.mem.inpos == max + 1, "reading stops one byte past the cap");
 	finish(&f);
 
+	/*
+	 * Reads that add up to exactly the cap before the last byte comes:
+	 * the loop must ask once more, or the body is taken truncated.
+	 */
+	ok(read_body("-1", big, max + 1, 4096, max, &f) == PROV_TOOBIG &&
+	    f.r.body == NULL && f.mem.inpos == max + 1,
+	    "chunked, 64 KiB + 1 in 4 KiB reads that land on the cap: 413");
+	finish(&f);
+	ok(read_body(NULL, big, max + 1, 1, max, &f) == PROV_TOOBIG &&
+	    f.mem.inpos == max + 1,
+	    "no CONTENT_LENGTH, 64 KiB + 1 read a byte at a time: 413");
+	finish(&f);
+	ok(read_body("-1", big, max, 4096, max, &f) == PROV_OK &&
+	    f.r.bodylen == max && f.mem.inpos == max,
+	    "exactly the cap in reads that land on it: taken whole");
+	finish(&f);
+
 	ok(read_body("65537", big, max + 1, 0, max, &f) == PROV_TOOBIG &&
 	    f.mem.inpos == 0, "declared over the cap: 413 without reading");
 	finish(&f);
@@ -181,6 +198,15 @@ test_body(void)
 	finish(&f);
 	ok(read_body("-2", "", 0, 0, max, &f) == PROV_BADREQ,
 	    "negative CONTENT_LENGTH other than -1: 400");
+	finish(&f);
+	ok(read_body("5x", "hello", 5, 0, max, &f) == PROV_BADREQ &&
+	    f.mem.inpos == 0, "CONTENT_LENGTH with trailing junk: 400");
+	finish(&f);
+	ok(read_body("5 ", "hello", 5, 0, max, &f) == PROV_BADREQ,
+	    "CONTENT_LENGTH with a trailing space: 400");
+	finish(&f);
+	ok(read_body("0", "x", 1, 0, max, &f) == PROV_BADREQ &&
+	    f.r.body == NULL, "a body where Content-Length says 0: 400");
 	finish(&f);
 
 	free(big);

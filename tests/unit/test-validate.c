@@ -66,6 +66,18 @@ test_mac(void)
 	ok(!validate_mac("aabb.ccdd.eeff", 14, out), "Cisco dots");
 	ok(!validate_mac("aabbccddeeff", 12, out), "no separators");
 	ok(!validate_mac("gg:bb:cc:dd:ee:ff", 17, out), "not hex");
+	ok(!validate_mac("GG:bb:cc:dd:ee:ff", 17, out),
+	    "upper-case non-hex in the first octet");
+	ok(!validate_mac("aa:bb:cc:dd:ee:ZZ", 17, out),
+	    "upper-case non-hex in the last octet");
+	ok(!validate_mac("aa:bb:cc:dd:ee:fG", 17, out) &&
+	    !validate_mac("aa-bb-Gc-dd-ee-ff", 17, out),
+	    "'G', the first upper-case letter past 'F', in any digit");
+	ok(!validate_mac("aa:bb:cc:dd:ee:f@", 17, out) &&
+	    !validate_mac("aa:bb:cc:dd:ee:f`", 17, out) &&
+	    !validate_mac("aa:bb:cc:dd:ee:f/", 17, out) &&
+	    !validate_mac("aa:bb:cc:dd:ee:f:", 17, out),
+	    "the bytes just before 'A', 'a' and '0', and ':' as a digit");
 	ok(!validate_mac("aa bb cc dd ee ff", 17, out), "spaces");
 	ok(!validate_mac("a:bb:cc:dd:ee:fff", 17, out), "misplaced separator");
 	ok(!validate_mac("aa:bb:cc:dd:ee:f\0", 17, out), "embedded NUL");

@@ -38,13 +38,15 @@ for f in "$@"; do
 		exit 1
 		;;
 	esac
-	printf '\t/* %s */\n' "$name"
+	printf '\t/* %s */\n\t(\n' "$name"
 	# Comment-only and blank lines are dropped; what remains becomes one
 	# C string per line. Backslash, quote and '?' (trigraphs) are escaped.
+	# The parentheses tell clang the concatenation is meant
+	# (-Wstring-concatenation flags a two-line migration otherwise).
 	sed -e '/^[[:space:]]*--/d' -e '/^[[:space:]]*$/d' \
 	    -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' \
 	    -e 's/^/	"/' -e 's/$/\\n"/' "$srcdir/$f"
-	printf '\t,\n'
+	printf '\t),\n'
 done
 
 cat <<'TAIL'

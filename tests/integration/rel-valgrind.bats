@@ -146,7 +146,7 @@ program_pid() {
 	    HTTP_AUTHORIZATION='Bearer wrong'
 	assert_equal "$CGI_RC" 0
 	assert_equal "$CGI_STATUS" 401
-	cgi machines GET
+	cgi machines GET "" HTTP_AUTHORIZATION="Bearer $STACK_ADMIN_TOKEN"
 	assert_equal "$CGI_RC" 0
 	assert_equal "$CGI_STATUS" 200
 }

@@ -391,7 +391,10 @@ http() {
 	    -K <(printf 'url = "%s"\n' "${url//\"/\\\"}"))
 	HTTP_BODY=$(cat "$out.body")
 	HTTP_HEADERS=$(tr -d '\r' <"$out.headers")
-	export HTTP_STATUS HTTP_BODY HTTP_HEADERS
+	# Shell variables, not exported: a long listing in the environment
+	# would exceed the kernel's limit for one variable (128 KiB) and make
+	# every later command fail with "Argument list too long".
+	export HTTP_STATUS
 }
 
 # register_body HOSTNAME MAC: the JSON a client sends.

@@ -47,6 +47,7 @@ setup() {
 	assert_line --regexp '^\| \(b2\) POST to bench/fixed: ceiling with a body \| [0-9]+ \|'
 	assert_line --regexp '^\| \(c\) GET /health \| [0-9]+ \|'
 	assert_line --regexp '^\| \(d\) POST /register, valid token \| [0-9]+ \|'
+	assert_line --regexp '^\| \(d1\) POST /register, valid token, a new MAC each time \| [0-9]+ \|'
 	assert_line --regexp '^\| \(e\) POST /register, wrong token \(401\) \| [0-9]+ \|'
 	assert_line --regexp '^\| \(f\) POST /register, over the limit \(429\) \| [0-9]+ \|'
 	assert_line --regexp '^\| \(g\) POST /register, 1000 machines \| [0-9]+ \|'

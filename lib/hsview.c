@@ -17,6 +17,9 @@
 #include "config.h"
 
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +101,15 @@ hsview_get(const struct conf *cfg, int fresh, const struct hs_view **v,
 		return e;
 	}
 	hsview_free(&cache.view);
+#ifdef __GLIBC__
+	/*
+	 * Parsing up to two 1 MiB listings with json-c peaks at about ten
+	 * times their size in small blocks, all freed by now, but glibc
+	 * keeps them and the worker would stay that large between
+	 * listings: give the free pages back.
+	 */
+	(void)malloc_trim(0);
+#endif
 	nv.fetched_at = (int64_t)time(NULL);
 	cache.view = nv;
 	cache.valid = 1;

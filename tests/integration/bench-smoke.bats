@@ -2,8 +2,10 @@
 # bench-smoke.bats: runs the benchmark in its quick mode so it cannot rot.
 #
 # Checks that bench/run starts the real stack, drives every scenario, prints
-# the whole report and draws the growth plot, and that every registration
-# cost exactly one headscale invocation. It never judges speed: the quick
+# the whole report and draws the growth plot, that every registration
+# cost exactly one headscale invocation, that GET /machines joins its rows
+# with headscale's lists, and that --baseline (here this same build as its
+# own baseline) runs its pairs. It never judges speed: the quick
 # mode is far too short for that, and the machine may be busy.
 
 bats_require_minimum_version 1.5.0
@@ -17,6 +19,7 @@ setup_file() {
 	set +e
 	BUILD_DIR="$TOP_BUILDDIR" TMPDIR="$BATS_FILE_TMPDIR" CADDY="$CADDY" \
 		"$TOP_SRCDIR/bench/run" --quick --no-build --plot "$BENCH_PLOT" \
+		--baseline "$TOP_BUILDDIR" \
 		>"$BENCH_OUT" 2>"$BATS_FILE_TMPDIR/progress.log" 3>&-
 	echo "$?" >"$BATS_FILE_TMPDIR/status"
 	set -e
@@ -44,11 +47,28 @@ setup() {
 	assert_line --regexp '^\| \(b2\) POST to bench/fixed: ceiling with a body \| [0-9]+ \|'
 	assert_line --regexp '^\| \(c\) GET /health \| [0-9]+ \|'
 	assert_line --regexp '^\| \(d\) POST /register, valid token \| [0-9]+ \|'
+	assert_line --regexp '^\| \(d1\) POST /register, valid token, a new MAC each time \| [0-9]+ \|'
 	assert_line --regexp '^\| \(e\) POST /register, wrong token \(401\) \| [0-9]+ \|'
 	assert_line --regexp '^\| \(f\) POST /register, over the limit \(429\) \| [0-9]+ \|'
 	assert_line --regexp '^\| \(g\) POST /register, 1000 machines \| [0-9]+ \|'
 	assert_line --regexp '^\| \(g\) GET /machines, 0 machines \| [0-9]+ \|'
 	assert_line --regexp '^\| \(g\) GET /machines, 1000 machines \| [0-9]+ \|'
+	assert_line --regexp '^\| \(g\) GET /machines, 1000 machines, headscale lists empty \| [0-9]+ \|'
+}
+
+@test "GET /machines joins every size with headscale's lists" {
+	# The run itself stops if a listing fell back to its own records or
+	# found no joined row where headscale lists nodes.
+	run -0 cat "$BENCH_OUT"
+	assert_line --regexp '^\| 0 \| 1 / 0 \| [0-9]+ \| - \| - \|'
+	assert_line --regexp '^\| 1000 \| 1000 / 600 \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| .* \| expired=200 gone=200 joined=600 \|$'
+}
+
+@test "--baseline compares the floods and /health with metrics off and the baseline" {
+	run -0 cat "$BENCH_OUT"
+	assert_line --regexp '^\| \(c\) GET /health \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|'
+	assert_line --regexp '^\| \(e\) POST /register, wrong token \(401\) \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|'
+	assert_line --regexp '^\| \(f\) POST /register, over the limit \(429\) \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|'
 }
 
 @test "the memory table names every program" {
@@ -74,8 +94,9 @@ setup() {
 }
 
 @test "every target is reported with a verdict" {
+	# Eight targets, and (c), (e) and (f) against the baseline.
 	run -0 grep -cE '^\| .* \| (PASS|MISS) \|$' "$BENCH_OUT"
-	assert_output 8
+	assert_output 11
 }
 
 @test "the growth plot is drawn" {

@@ -264,23 +264,29 @@ server_units() {
 	assert_output 4
 }
 
-@test "Caddy adapts the Caddyfile nixpkgs writes to the same routes as caddy/Caddyfile" {
-	command -v "${CADDY:-caddy}" >/dev/null || skip "caddy is not installed"
+# adapt_both FILTER: the Caddyfile nixpkgs writes for $DOMAINS (kept as
+# nixos.Caddyfile) and caddy/Caddyfile, each adapted by Caddy and passed
+# through the jq FILTER, into nixos.json and debian.json.
+adapt_both() {
 	json=$(evaluate "{ $DOMAINS }")
 	jq -r '.caddyfile' <<<"$json" >"$BATS_TEST_TMPDIR/nixos.Caddyfile"
 	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR" XDG_DATA_HOME="$BATS_TEST_TMPDIR"
+	"${CADDY:-caddy}" adapt --adapter caddyfile --config "$BATS_TEST_TMPDIR/nixos.Caddyfile" 2>/dev/null |
+	    jq -S "$1" >"$BATS_TEST_TMPDIR/nixos.json"
+	HEADSCALE_DOMAIN=hs.example.org PROVISIONER_DOMAIN=prov.example.org \
+	    "${CADDY:-caddy}" adapt --adapter caddyfile --config "$TOP_SRCDIR/caddy/Caddyfile" 2>/dev/null |
+	    jq -S "$1" >"$BATS_TEST_TMPDIR/debian.json"
+}
+
+@test "Caddy adapts the Caddyfile nixpkgs writes to the same routes as caddy/Caddyfile" {
+	command -v "${CADDY:-caddy}" >/dev/null || skip "caddy is not installed"
 	# Routes only: NixOS writes each site's access log itself. Request
 	# buffering and response header edits are left out on both sides: the
 	# module writes no buffering (gone in Caddy 2.8) and strips Status,
 	# which the previous test pins, and caddy/Caddyfile follows on its own.
-	local routes='.apps.http.servers | map_values(del(.logs)) |
+	adapt_both '.apps.http.servers | map_values(del(.logs)) |
 	    walk(if type == "object" and .handler? == "reverse_proxy" then
 	        del(.buffer_requests, .max_buffer_size, .request_buffers, .headers) else . end)'
-	"${CADDY:-caddy}" adapt --adapter caddyfile --config "$BATS_TEST_TMPDIR/nixos.Caddyfile" 2>/dev/null |
-	    jq -S "$routes" >"$BATS_TEST_TMPDIR/nixos.json"
-	HEADSCALE_DOMAIN=hs.example.org PROVISIONER_DOMAIN=prov.example.org \
-	    "${CADDY:-caddy}" adapt --adapter caddyfile --config "$TOP_SRCDIR/caddy/Caddyfile" 2>/dev/null |
-	    jq -S "$routes" >"$BATS_TEST_TMPDIR/debian.json"
 	# Guard against comparing two empty answers.
 	run -0 jq -r '[.. | .dial? // empty] | sort | join(" ")' "$BATS_TEST_TMPDIR/debian.json"
 	assert_output "127.0.0.1:8080 unix//run/sovran-provisioner/health.sock unix//run/sovran-provisioner/machines.sock unix//run/sovran-provisioner/metrics.sock unix//run/sovran-provisioner/register.sock"
@@ -292,15 +298,7 @@ server_units() {
 
 @test "the provisioning site's access log drops query strings and request headers, as caddy/Caddyfile's does" {
 	command -v "${CADDY:-caddy}" >/dev/null || skip "caddy is not installed"
-	json=$(evaluate "{ $DOMAINS }")
-	jq -r '.caddyfile' <<<"$json" >"$BATS_TEST_TMPDIR/nixos.Caddyfile"
-	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR" XDG_DATA_HOME="$BATS_TEST_TMPDIR"
-	local filters='[.logging.logs[] | .encoder | select(.format == "filter")]'
-	"${CADDY:-caddy}" adapt --adapter caddyfile --config "$BATS_TEST_TMPDIR/nixos.Caddyfile" 2>/dev/null |
-	    jq -S "$filters" >"$BATS_TEST_TMPDIR/nixos.json"
-	HEADSCALE_DOMAIN=hs.example.org PROVISIONER_DOMAIN=prov.example.org \
-	    "${CADDY:-caddy}" adapt --adapter caddyfile --config "$TOP_SRCDIR/caddy/Caddyfile" 2>/dev/null |
-	    jq -S "$filters" >"$BATS_TEST_TMPDIR/debian.json"
+	adapt_both '[.logging.logs[] | .encoder | select(.format == "filter")]'
 	run -0 jq -e 'length == 1 and (.[0].fields["request>headers"].filter == "delete")' "$BATS_TEST_TMPDIR/debian.json"
 	run -0 diff -u "$BATS_TEST_TMPDIR/debian.json" "$BATS_TEST_TMPDIR/nixos.json"
 }

@@ -48,11 +48,14 @@ teardown() {
 }
 
 # mode AT COMMAND: sovran-deploy-mode COMMAND at Unix time AT, with a PATH
-# of the tools it needs and the stand-in tailscale.
+# of the tools it needs and the stand-in tailscale. The clock stands still
+# at AT ("@AT" would start it there and let it run, so a slow machine could
+# record a later start than the test assumes).
 mode() {
 	local at=$1
 	shift
-	run env PATH="$S/bin" "$FAKETIME" "@$at" "$MODE" "$@"
+	run env PATH="$S/bin" TZ=UTC "$FAKETIME" \
+	    -f "$(date -u -d "@$at" '+%Y-%m-%d %H:%M:%S')" "$MODE" "$@"
 }
 
 # reboot: /run is a tmpfs.
